@@ -1,0 +1,66 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// One settings array for every target: Swift 6 language mode (complete
+// concurrency checking) everywhere, so no target quietly opts out.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "p11kms",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PKCS11", targets: ["PKCS11"]),
+        .library(name: "SoftHSMTestSupport", targets: ["SoftHSMTestSupport"]),
+        .executable(name: "p11kms", targets: ["p11kms"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPKCS11",
+            pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"])]
+        ),
+        .target(
+            name: "PKCS11",
+            dependencies: [
+                "CPKCS11",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SoftHSMTestSupport",
+            dependencies: ["PKCS11"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "p11kms",
+            dependencies: [
+                "PKCS11",
+                "SoftHSMTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PKCS11Tests",
+            dependencies: [
+                "PKCS11",
+                "SoftHSMTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
