@@ -22,6 +22,7 @@ public struct AttributeType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let modulus = AttributeType(rawValue: 0x120)
     public static let modulusBits = AttributeType(rawValue: 0x121)
     public static let publicExponent = AttributeType(rawValue: 0x122)
+    public static let privateExponent = AttributeType(rawValue: 0x123)
     public static let valueLength = AttributeType(rawValue: 0x161)
     public static let extractable = AttributeType(rawValue: 0x162)
     public static let local = AttributeType(rawValue: 0x163)
@@ -42,6 +43,7 @@ public struct AttributeType: RawRepresentable, Hashable, Sendable, CustomStringC
         .sensitive: "CKA_SENSITIVE", .encrypt: "CKA_ENCRYPT", .decrypt: "CKA_DECRYPT", .wrap: "CKA_WRAP",
         .unwrap: "CKA_UNWRAP", .sign: "CKA_SIGN", .verify: "CKA_VERIFY", .derive: "CKA_DERIVE",
         .modulus: "CKA_MODULUS", .modulusBits: "CKA_MODULUS_BITS", .publicExponent: "CKA_PUBLIC_EXPONENT",
+        .privateExponent: "CKA_PRIVATE_EXPONENT",
         .valueLength: "CKA_VALUE_LEN", .extractable: "CKA_EXTRACTABLE", .local: "CKA_LOCAL",
         .neverExtractable: "CKA_NEVER_EXTRACTABLE", .alwaysSensitive: "CKA_ALWAYS_SENSITIVE",
         .modifiable: "CKA_MODIFIABLE", .copyable: "CKA_COPYABLE", .destroyable: "CKA_DESTROYABLE",

@@ -40,6 +40,7 @@ public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
         public static let setPIN = Function(rawValue: "C_SetPIN")
         public static let openSession = Function(rawValue: "C_OpenSession")
         public static let closeSession = Function(rawValue: "C_CloseSession")
+        public static let closeAllSessions = Function(rawValue: "C_CloseAllSessions")
         public static let getSessionInfo = Function(rawValue: "C_GetSessionInfo")
         public static let login = Function(rawValue: "C_Login")
         public static let logout = Function(rawValue: "C_Logout")

@@ -11,6 +11,13 @@ public struct Session: Sendable, Hashable {
     public let module: PKCS11Module
     public let handle: SessionHandle
 
+    /// Adopts a session handle opened elsewhere in this process (for
+    /// diagnostics; sessions of ours come from `Token.openSession`).
+    public init(module: PKCS11Module, handle: SessionHandle) {
+        self.module = module
+        self.handle = handle
+    }
+
     public static func == (a: Session, b: Session) -> Bool { a.module === b.module && a.handle == b.handle }
     public func hash(into h: inout Hasher) { h.combine(ObjectIdentifier(module)); h.combine(handle) }
 
@@ -35,11 +42,21 @@ public struct Session: Sendable, Hashable {
         public var isLoggedIn: Bool { [.readOnlyUser, .readWriteUser, .readWriteSecurityOfficer].contains(self) }
     }
 
-    public func state() throws -> State {
+    public struct Info: Hashable, Sendable {
+        public let slotID: SlotID
+        public let state: State
+        public let isReadWrite: Bool
+    }
+
+    /// `C_GetSessionInfo`.
+    public func info() throws -> Info {
         var info = CK_SESSION_INFO()
         try check(f.C_GetSessionInfo(h, &info), .getSessionInfo)
-        return State(rawValue: UInt(info.state))
+        return Info(slotID: SlotID(rawValue: UInt(info.slotID)), state: State(rawValue: UInt(info.state)),
+                    isReadWrite: info.flags & CK_FLAGS(CKF_RW_SESSION) != 0)
     }
+
+    public func state() throws -> State { try info().state }
 
     // MARK: Login and PINs
 

@@ -48,6 +48,9 @@ public struct Slot: Sendable, Hashable {
             let p = UnsafeMutablePointer(mutating: pin.bindMemory(to: UInt8.self).baseAddress)
             try check(module.f.C_InitToken(cID, p, CK_ULONG(pin.count), &padded), .initToken)
         }
+        // Some tokens (SoftHSM2) move an initialised token to a slot id derived
+        // from its serial; find it again by label when that is unambiguous.
+        if let moved = try? module.token(label: label) { return moved }
         let info = try tokenInfo()
         return Token(slot: self, label: info.label, serialNumber: info.serialNumber)
     }
@@ -70,5 +73,13 @@ public struct Token: Sendable, Hashable {
         var handle: CK_SESSION_HANDLE = 0
         try check(module.f.C_OpenSession(CK_SLOT_ID(slot.id.rawValue), flags, nil, nil, &handle), .openSession)
         return Session(module: module, handle: SessionHandle(rawValue: UInt(handle)))
+    }
+}
+
+extension Slot {
+    /// `C_CloseAllSessions`: closes every session this process has on the
+    /// slot, which also logs the application out. Pools recover from it.
+    public func closeAllSessions() throws {
+        try check(module.f.C_CloseAllSessions(CK_SLOT_ID(id.rawValue)), .closeAllSessions)
     }
 }

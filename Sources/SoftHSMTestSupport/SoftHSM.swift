@@ -64,10 +64,7 @@ public enum SoftHSM {
             guard let free = try module.slots(withTokenOnly: true).first(where: { !(try $0.tokenInfo().isInitialized) }) else {
                 throw PKCS11UsageError("SoftHSM2 offers no free slot")
             }
-            try free.initToken(soPIN: soPIN, label: label)
-            // SoftHSM2 moves an initialised token to a slot id derived from its
-            // serial, so find it again by its (unique) label.
-            let token = try module.token(label: label)
+            let token = try free.initToken(soPIN: soPIN, label: label)
             let session = try token.openSession()
             defer { try? session.close() }
             try session.login(.securityOfficer, pin: soPIN)

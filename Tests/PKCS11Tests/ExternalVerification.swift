@@ -1,0 +1,28 @@
+import Foundation
+import Testing
+
+/// Checks that cannot be done with swift-crypto (secp256k1) go to the
+/// OpenSSL command line, so every signature is verified outside the HSM.
+enum OpenSSL {
+    /// `openssl pkeyutl -verify` of a DER ECDSA signature over a digest.
+    static func verifyECDSA(spki: [UInt8], digest: [UInt8], derSignature: [UInt8]) throws -> Bool {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("p11kms-openssl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("pub.der")
+        let input = dir.appendingPathComponent("digest.bin")
+        let sig = dir.appendingPathComponent("sig.der")
+        try Data(spki).write(to: key)
+        try Data(digest).write(to: input)
+        try Data(derSignature).write(to: sig)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", key.path,
+                             "-in", input.path, "-sigfile", sig.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+}
