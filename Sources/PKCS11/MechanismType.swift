@@ -34,6 +34,7 @@ public struct MechanismType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let ecEdwardsKeyPairGen = MechanismType(rawValue: 0x1055)
     public static let eddsa = MechanismType(rawValue: 0x1057)
     public static let aesKeyGen = MechanismType(rawValue: 0x1080)
+    public static let aesECB = MechanismType(rawValue: 0x1081)
     public static let aesGCM = MechanismType(rawValue: 0x1087)
     /// RFC 3394 AES key wrap.
     public static let aesKeyWrap = MechanismType(rawValue: 0x2109)
@@ -58,7 +59,7 @@ public struct MechanismType: RawRepresentable, Hashable, Sendable, CustomStringC
         .genericSecretKeyGen: "CKM_GENERIC_SECRET_KEY_GEN", .ecKeyPairGen: "CKM_EC_KEY_PAIR_GEN",
         .ecdsa: "CKM_ECDSA", .ecdsaSHA256: "CKM_ECDSA_SHA256", .ecdsaSHA384: "CKM_ECDSA_SHA384",
         .ecdsaSHA512: "CKM_ECDSA_SHA512", .ecEdwardsKeyPairGen: "CKM_EC_EDWARDS_KEY_PAIR_GEN",
-        .eddsa: "CKM_EDDSA", .aesKeyGen: "CKM_AES_KEY_GEN", .aesGCM: "CKM_AES_GCM",
+        .eddsa: "CKM_EDDSA", .aesKeyGen: "CKM_AES_KEY_GEN", .aesECB: "CKM_AES_ECB", .aesGCM: "CKM_AES_GCM",
         .aesKeyWrap: "CKM_AES_KEY_WRAP", .aesKeyWrapPad: "CKM_AES_KEY_WRAP_PAD",
         .aesKeyWrapKWP: "CKM_AES_KEY_WRAP_KWP",
     ]

@@ -20,6 +20,38 @@ public struct TokenProfile: Sendable {
     public let rsaModulusBits: ClosedRange<Int>?
     /// The token's own bound on read-write sessions, nil when unlimited.
     public let maxReadWriteSessions: Int?
+    /// Key types whose keys the token can wrap with RFC 5649 (SoftHSM 2.6
+    /// cannot wrap Ed25519 private keys).
+    public let wrappableKeyTypes: Set<KeyType>
+
+    public func canWrap(_ keyType: KeyType) -> Bool { wrappableKeyTypes.contains(keyType) }
+
+    public init(manufacturerID: String, model: String, mechanisms: [MechanismType: MechanismInfo],
+                rfc5649KeyWrap: MechanismType?, gcmIVPolicy: GCMIVPolicy, oaepHashes: Set<MechanismType>,
+                ecCurves: Set<NamedCurve>, supportsEd25519: Bool, rsaModulusBits: ClosedRange<Int>?,
+                maxReadWriteSessions: Int?, wrappableKeyTypes: Set<KeyType>) {
+        self.manufacturerID = manufacturerID
+        self.model = model
+        self.mechanisms = mechanisms
+        self.rfc5649KeyWrap = rfc5649KeyWrap
+        self.gcmIVPolicy = gcmIVPolicy
+        self.oaepHashes = oaepHashes
+        self.ecCurves = ecCurves
+        self.supportsEd25519 = supportsEd25519
+        self.rsaModulusBits = rsaModulusBits
+        self.maxReadWriteSessions = maxReadWriteSessions
+        self.wrappableKeyTypes = wrappableKeyTypes
+    }
+
+    /// A copy with some answers changed (operator overrides, tests).
+    public func with(ecCurves: Set<NamedCurve>? = nil, supportsEd25519: Bool? = nil,
+                     oaepHashes: Set<MechanismType>? = nil, gcmIVPolicy: GCMIVPolicy? = nil) -> TokenProfile {
+        TokenProfile(manufacturerID: manufacturerID, model: model, mechanisms: mechanisms, rfc5649KeyWrap: rfc5649KeyWrap,
+                     gcmIVPolicy: gcmIVPolicy ?? self.gcmIVPolicy, oaepHashes: oaepHashes ?? self.oaepHashes,
+                     ecCurves: ecCurves ?? self.ecCurves, supportsEd25519: supportsEd25519 ?? self.supportsEd25519,
+                     rsaModulusBits: rsaModulusBits, maxReadWriteSessions: maxReadWriteSessions,
+                     wrappableKeyTypes: wrappableKeyTypes)
+    }
 
     public func supports(_ mechanism: MechanismType) -> Bool { mechanisms[mechanism] != nil }
 
@@ -86,10 +118,44 @@ public struct TokenProfile: Sendable {
             try? session.destroyObject(pair.privateKey)
         }
 
+        let wrappable = try wrap.map { try probeWrapping(session, mechanism: Mechanism($0), ed25519: ed25519) } ?? []
+
         return TokenProfile(
             manufacturerID: info.manufacturerID, model: info.model, mechanisms: mechanisms,
             rfc5649KeyWrap: wrap, gcmIVPolicy: gcm, oaepHashes: oaep, ecCurves: curves,
-            supportsEd25519: ed25519, rsaModulusBits: rsaBits, maxReadWriteSessions: info.maxRwSessionCount)
+            supportsEd25519: ed25519, rsaModulusBits: rsaBits, maxReadWriteSessions: info.maxRwSessionCount,
+            wrappableKeyTypes: wrappable)
+    }
+
+    /// Which key types survive a wrap/unwrap round trip under an AES key.
+    private static func probeWrapping(_ session: Session, mechanism: Mechanism, ed25519: Bool) throws -> Set<KeyType> {
+        let wrapping = try session.generateKey(.aes(bits: 256), KeyOptions(usage: .wrapUnwrap))
+        defer { try? session.destroyObject(wrapping) }
+        var extractable = KeyOptions(usage: .signVerify)
+        extractable.extractable = true
+        var result: Set<KeyType> = []
+        func attempt(_ keyType: KeyType, _ make: () throws -> [ObjectHandle]) {
+            guard let objects = try? make(), let key = objects.first else { return }
+            defer { objects.forEach { try? session.destroyObject($0) } }
+            if (try? session.wrapKey(key, with: wrapping, mechanism: mechanism)) != nil { result.insert(keyType) }
+        }
+        attempt(.aes) { [try session.generateKey(.aes(bits: 256), extractable)] }
+        attempt(.genericSecret) { [try session.generateKey(.genericSecret(bytes: 32), extractable)] }
+        attempt(.ec) {
+            let p = try session.generateKeyPair(.ec(.p256), extractable)
+            return [p.privateKey, p.publicKey]
+        }
+        attempt(.rsa) {
+            let p = try session.generateKeyPair(.rsa(bits: 1024), extractable)
+            return [p.privateKey, p.publicKey]
+        }
+        if ed25519 {
+            attempt(.ecEdwards) {
+                let p = try session.generateKeyPair(.ed25519, extractable)
+                return [p.privateKey, p.publicKey]
+            }
+        }
+        return result
     }
 
     /// The RFC 5649 wrap mechanism, or a clear error if the token has none.

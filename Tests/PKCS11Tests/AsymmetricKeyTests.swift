@@ -138,9 +138,9 @@ struct AsymmetricKeyTests {
             let spki = try f.session.subjectPublicKeyInfo(of: pair.publicKey)
             let digest = Array(SHA256.hash(data: Self.message))
             let der = try ECDSASignature.derSignature(fromRaw: f.session.sign(digest, key: pair.privateKey, mechanism: .ecdsa))
-            #expect(try OpenSSL.verifyECDSA(spki: spki, digest: digest, derSignature: der))
+            #expect(try OpenSSLCommand.verifyECDSA(spki: spki, digest: digest, derSignature: der))
             // The same check fails for another digest, so it is not vacuous.
-            #expect(try !OpenSSL.verifyECDSA(spki: spki, digest: Array(SHA256.hash(data: [1])), derSignature: der))
+            #expect(try !OpenSSLCommand.verifyECDSA(spki: spki, digest: Array(SHA256.hash(data: [1])), derSignature: der))
         }
     }
 

@@ -16,6 +16,9 @@ struct TokenProfileTests {
             #expect(profile.supportsRSA(bits: 2048) && profile.supportsRSA(bits: 4096))
             #expect(profile.supports(.aesGCM) && profile.supports(.sha512HMAC) && profile.supports(.eddsa))
             #expect(!profile.supports(MechanismType(rawValue: 0x8000_1234)))
+            #expect(profile.wrappableKeyTypes.isSuperset(of: [.aes, .genericSecret, .ec, .rsa]))
+            // SoftHSM 2.6 answers CKR_KEY_NOT_WRAPPABLE for Ed25519 private keys.
+            #expect(!profile.canWrap(.ecEdwards))
             // Probing leaves no object behind.
             #expect(try f.session.findObjects([]).isEmpty)
         }

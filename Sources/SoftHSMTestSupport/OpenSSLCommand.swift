@@ -1,11 +1,11 @@
 import Foundation
-import Testing
+
 
 /// Checks that cannot be done with swift-crypto (secp256k1) go to the
 /// OpenSSL command line, so every signature is verified outside the HSM.
-enum OpenSSL {
+public enum OpenSSLCommand {
     /// `openssl pkeyutl -verify` of a DER ECDSA signature over a digest.
-    static func verifyECDSA(spki: [UInt8], digest: [UInt8], derSignature: [UInt8]) throws -> Bool {
+    public static func verifyECDSA(spki: [UInt8], digest: [UInt8], derSignature: [UInt8]) throws -> Bool {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("p11kms-openssl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -1,0 +1,59 @@
+import Foundation
+import PKCS11
+
+public struct KMSConfiguration: Sendable {
+    public var arn: ARNFormat
+    /// How new key versions are stored (DESIGN.md §3).
+    public var keyStorage: KeyStorageMode
+    /// Unwrapped keys kept as session objects in `wrapped` mode.
+    public var cacheCapacity: Int
+    /// Encryptions one version may make with random 96-bit IVs before the
+    /// key is rotated: NIST SP 800-38D allows 2^32.
+    public var encryptionBudget: UInt64
+    /// Encryptions reserved in the store at a time, so the counter costs one
+    /// write per lease rather than per request.
+    public var encryptionLease: UInt64
+    /// How long GetParametersForImport's wrapping key and import token live.
+    public var importParametersLifetime: TimeInterval
+    /// Lets an operator correct what probing learnt (e.g. force the GCM IV
+    /// policy of a token that misreports it), and tests narrow a profile.
+    public var adjustProfile: (@Sendable (TokenProfile) -> TokenProfile)?
+
+    public init(arn: ARNFormat = ARNFormat(), keyStorage: KeyStorageMode = .wrapped, cacheCapacity: Int = 1000,
+                encryptionBudget: UInt64 = 1 << 32, encryptionLease: UInt64 = 1024,
+                importParametersLifetime: TimeInterval = 24 * 3600) {
+        self.arn = arn
+        self.keyStorage = keyStorage
+        self.cacheCapacity = cacheCapacity
+        self.encryptionBudget = encryptionBudget
+        self.encryptionLease = encryptionLease
+        self.importParametersLifetime = importParametersLifetime
+    }
+}
+
+/// Test hooks that inject failures where a crash would leave work half done.
+public struct FaultInjection: Sendable {
+    /// Called after the HSM created material and before its metadata commit.
+    public var beforeMetadataCommit: (@Sendable (KMSOperation) throws -> Void)?
+    /// When set, a failure thrown by the hook skips the clean-up that follows
+    /// a failed commit, as if the process had died there.
+    public var simulateCrash: Bool
+    public init(beforeMetadataCommit: (@Sendable (KMSOperation) throws -> Void)? = nil, simulateCrash: Bool = false) {
+        self.beforeMetadataCommit = beforeMetadataCommit
+        self.simulateCrash = simulateCrash
+    }
+
+    /// Runs the hook; a failure it throws is marked as a crash when asked.
+    func commitPoint(_ operation: KMSOperation) throws {
+        do {
+            try beforeMetadataCommit?(operation)
+        } catch {
+            throw simulateCrash ? SimulatedCrash(underlying: error) : error
+        }
+    }
+}
+
+/// A failure injected as a process death: no clean-up runs after it.
+public struct SimulatedCrash: Error {
+    public let underlying: any Error
+}

@@ -1,0 +1,169 @@
+import Foundation
+import PKCS11
+import Synchronization
+
+/// The KMS: typed requests shaped like the AWS KMS API in, typed responses or
+/// `KMSError`s carrying AWS exception names out. Transport-independent: the
+/// server is only a codec in front of it. Operations live in one file per
+/// family under `Operations/`.
+public final class KMSEngine: Sendable {
+    public let configuration: KMSConfiguration
+    public let profile: TokenProfile
+    let store: any MetadataStore
+    let clock: any KMSClock
+    let vault: KeyVault
+    let pool: SessionPool
+    let faults: FaultInjection
+    /// In-memory use counts per version, backed by leases in the store.
+    let encryptionCounters = Mutex<[String: EncryptionCounter]>([:])
+    /// Serialises rotations so two requests never rotate one key twice.
+    let rotationLock = AsyncLock()
+
+    struct EncryptionCounter {
+        var used: UInt64
+        var reserved: UInt64
+    }
+
+    /// Opens the engine on a logged-in pool: probes the token, finds handles,
+    /// and reconciles the token with the store (DESIGN.md §7).
+    public init(pool: SessionPool, store: any MetadataStore, configuration: KMSConfiguration = .init(),
+                clock: any KMSClock = SystemClock(), faults: FaultInjection = .init()) async throws {
+        self.pool = pool
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.faults = faults
+        let slot = pool.token.slot
+        let probed = try await pool.withSession { try TokenProfile.probe($0, slot: slot) }
+        profile = configuration.adjustProfile?(probed) ?? probed
+        vault = try await KeyVault(pool: pool, profile: profile, mode: configuration.keyStorage,
+                                   cacheCapacity: configuration.cacheCapacity)
+        try await reconcile()
+    }
+
+    /// Outcome of start-up reconciliation, kept for health reporting.
+    public struct Reconciliation: Sendable, Hashable {
+        public var orphanObjectsDestroyed: Int
+        public var keysMarkedUnavailable: [String]
+    }
+
+    private let lastReconciliation = Mutex(Reconciliation(orphanObjectsDestroyed: 0, keysMarkedUnavailable: []))
+    public var reconciliation: Reconciliation { lastReconciliation.withLock { $0 } }
+
+    private func reconcile() async throws {
+        let versions = try await store.allVersions()
+        let imports = try await store.allImportParameters().map(\.objectID)
+        let (destroyed, missing) = try await vault.reconcile(known: versions, importKeys: imports)
+        var unavailable: [String] = []
+        for keyID in Set(missing.map(\.keyID)).sorted() {
+            guard var key = try await store.key(id: keyID), key.state != .unavailable else { continue }
+            key.state = .unavailable
+            try await store.update(key)
+            unavailable.append(keyID)
+        }
+        lastReconciliation.withLock { $0 = Reconciliation(orphanObjectsDestroyed: destroyed, keysMarkedUnavailable: unavailable) }
+    }
+
+    // MARK: Resolving key identifiers
+
+    /// The key a `KeyId` member names. `allowAlias` is false for the
+    /// management operations where AWS accepts only key ids and key ARNs.
+    func resolveKey(_ raw: String?, member: String = "KeyId", allowAlias: Bool = true) async throws -> KeyRecord {
+        guard let raw else { throw KMSError.validation("\(member) is required.") }
+        switch try KeyIdentifier.parse(raw, arn: configuration.arn) {
+        case .keyID(let id):
+            guard let key = try await store.key(id: id) else { throw KMSError.notFound("Key '\(raw)' does not exist.") }
+            return key
+        case .aliasName(let name):
+            guard allowAlias else {
+                throw KMSError.notFound("\(member) must be a key ID or key ARN here, not an alias ('\(raw)').")
+            }
+            guard let alias = try await store.alias(name: name),
+                  let key = try await store.key(id: alias.targetKeyID) else {
+                throw KMSError.notFound("Alias '\(raw)' does not exist.")
+            }
+            return key
+        }
+    }
+
+    func arn(_ key: KeyRecord) -> String { configuration.arn.keyARN(key.keyID) }
+
+    /// The key-state rules: what each state permits.
+    func checkState(_ key: KeyRecord, for operation: KMSOperation) throws {
+        let id = arn(key)
+        switch key.state {
+        case .enabled:
+            return
+        case .disabled:
+            if operation.isCryptographic || [.enableKeyRotation, .rotateKeyOnDemand].contains(operation) {
+                throw KMSError(.disabled, "\(id) is disabled.")
+            }
+            if [.getParametersForImport, .importKeyMaterial].contains(operation) && key.origin != .external {
+                throw KMSError.unsupported("\(id) does not have imported key material.")
+            }
+        case .pendingDeletion:
+            let allowed: Set<KMSOperation> = [.describeKey, .cancelKeyDeletion, .listResourceTags, .getKeyPolicy,
+                                           .listKeyPolicies, .deleteAlias, .listAliases, .listKeyRotations]
+            if !allowed.contains(operation) {
+                throw KMSError.invalidState("\(id) is pending deletion.")
+            }
+        case .pendingImport:
+            let forbidden: Set<KMSOperation> = [.enableKey, .disableKey, .enableKeyRotation, .rotateKeyOnDemand,
+                                             .disableKeyRotation, .deleteImportedKeyMaterial]
+            if operation.isCryptographic || forbidden.contains(operation) {
+                throw KMSError.invalidState("\(id) is pending import of key material.")
+            }
+        case .unavailable:
+            if operation.isCryptographic || [.enableKey, .rotateKeyOnDemand, .enableKeyRotation].contains(operation) {
+                throw KMSError.invalidState("\(id) is unavailable: its key material is missing from the HSM.")
+            }
+        }
+    }
+
+    func checkUsage(_ key: KeyRecord, _ usage: KeyUsageType, for operation: KMSOperation) throws {
+        guard key.keyUsage == usage else {
+            throw KMSError.invalidKeyUsage("\(operation.rawValue) needs a key with KeyUsageType \(usage.rawValue); "
+                                           + "\(arn(key)) has \(key.keyUsage.rawValue).")
+        }
+    }
+
+    func currentVersion(_ key: KeyRecord) async throws -> VersionRecord {
+        guard let number = key.currentVersion, let version = try await store.version(keyID: key.keyID, version: number) else {
+            throw KMSError.invalidState("\(arn(key)) has no key material.")
+        }
+        return version
+    }
+
+    /// Closes nothing it does not own: the pool and store belong to the caller.
+    public var cacheStatistics: (hits: UInt64, misses: UInt64, size: Int) { vault.cacheStatistics }
+}
+
+/// A lock for async code (no thread is blocked while waiting).
+final class AsyncLock: Sendable {
+    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let acquired = state.withLock { s -> Bool in
+                if !s.locked {
+                    s.locked = true
+                    return true
+                }
+                s.waiters.append(c)
+                return false
+            }
+            if acquired { c.resume() }
+        }
+        defer {
+            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if s.waiters.isEmpty {
+                    s.locked = false
+                    return nil
+                }
+                return s.waiters.removeFirst()
+            }
+            next?.resume()
+        }
+        return try await body()
+    }
+}

@@ -1,0 +1,309 @@
+import Foundation
+import PKCS11
+import Synchronization
+
+/// Key material in the HSM, in either storage mode (DESIGN.md §3):
+///
+/// - `token`: each version is a non-extractable token object labelled
+///   `p11kms/<KeyId>/v<N>` with `CKA_ID` = the version's object id. Handles
+///   are found once at start-up (and again only after the pool lost its
+///   sessions) and cached; no request calls `C_FindObjects`.
+/// - `wrapped`: each version is born as an extractable session object,
+///   wrapped at once under the domain key (RFC 5649), then made
+///   non-extractable. The blob goes to the metadata store; on use it is
+///   unwrapped (non-extractable) into a session object kept in a bounded LRU.
+final class KeyVault: Sendable {
+    static let domainKeyLabel = "p11kms-domain-key"
+    static let versionLabelPrefix = "p11kms/"
+    static let importLabelPrefix = "p11kms-import/"
+
+    struct Handles: Sendable, Hashable {
+        /// The secret key, or the private half of a pair.
+        let key: ObjectHandle
+        let publicKey: ObjectHandle?
+    }
+
+    private struct Cache {
+        var generation: UInt64
+        var domainKey: ObjectHandle?
+        /// Token objects of `token`-mode versions, found by scanning; never evicted.
+        var tokenObjects: [[UInt8]: Handles] = [:]
+        /// Unwrapped session objects of `wrapped`-mode versions: the bounded LRU.
+        var unwrapped: [[UInt8]: (handles: Handles, lastUse: UInt64)] = [:]
+        var tick: UInt64 = 0
+        var hits: UInt64 = 0
+        var misses: UInt64 = 0
+    }
+
+    let pool: SessionPool
+    let profile: TokenProfile
+    let mode: KeyStorageMode
+    let cacheCapacity: Int
+    private let cache: Mutex<Cache>
+
+    init(pool: SessionPool, profile: TokenProfile, mode: KeyStorageMode, cacheCapacity: Int) async throws {
+        self.pool = pool
+        self.profile = profile
+        self.mode = mode
+        self.cacheCapacity = max(1, cacheCapacity)
+        cache = Mutex(Cache(generation: pool.statistics.generation))
+        try await refresh(force: true)
+    }
+
+    /// Cache hits and misses of the wrapped-mode LRU.
+    var cacheStatistics: (hits: UInt64, misses: UInt64, size: Int) {
+        cache.withLock { ($0.hits, $0.misses, $0.unwrapped.count) }
+    }
+
+    // MARK: Handles
+
+    /// Re-learns handles when the pool lost its sessions (handles of session
+    /// objects are gone, and tokens may renumber token objects).
+    private func refresh(force: Bool = false) async throws {
+        let generation = pool.statistics.generation
+        if !force && cache.withLock({ $0.generation == generation }) { return }
+        let (domain, tokenObjects) = try await pool.withSession { s -> (ObjectHandle?, [[UInt8]: Handles]) in
+            let domain = try s.findObjects([.class(.secretKey), .token(true), .label(Self.domainKeyLabel)])
+            guard domain.count <= 1 else {
+                throw KMSError.internalError("the token holds \(domain.count) domain keys; expected one")
+            }
+            // Token objects are scanned in both modes: a version keeps the
+            // storage it was created with when the daemon's mode changes.
+            var found: [[UInt8]: Handles] = [:]
+            do {
+                var secret: [[UInt8]: ObjectHandle] = [:]
+                var publics: [[UInt8]: ObjectHandle] = [:]
+                for object in try s.findObjects([.token(true)]) {
+                    let a = try s.attributes([.label, .id, .class], of: object)
+                    guard a[0].stringValue.hasPrefix(Self.versionLabelPrefix) else { continue }
+                    if ObjectClass(rawValue: a[2].ulongValue ?? 0) == .publicKey {
+                        publics[a[1].value] = object
+                    } else {
+                        secret[a[1].value] = object
+                    }
+                }
+                for (id, key) in secret { found[id] = Handles(key: key, publicKey: publics[id]) }
+            }
+            return (domain.first, found)
+        }
+        if mode == .wrapped && domain == nil {
+            throw KMSError.internalError(
+                "the token has no domain key (label \(Self.domainKeyLabel)); run 'p11kms token setup' first")
+        }
+        cache.withLock { c in
+            c.generation = generation
+            c.domainKey = domain
+            c.tokenObjects = tokenObjects
+            c.unwrapped = [:]
+        }
+    }
+
+    private func domainKey() throws -> ObjectHandle {
+        guard let key = cache.withLock({ $0.domainKey }) else {
+            throw KMSError.internalError("the token has no domain key; run 'p11kms token setup' first")
+        }
+        return key
+    }
+
+    private func cached(_ version: VersionRecord) -> Handles? {
+        cache.withLock { c in
+            if version.storage == .token { return c.tokenObjects[version.objectID] }
+            guard let entry = c.unwrapped[version.objectID] else {
+                c.misses += 1
+                return nil
+            }
+            c.tick += 1
+            c.hits += 1
+            c.unwrapped[version.objectID] = (entry.handles, c.tick)
+            return entry.handles
+        }
+    }
+
+    /// Adds unwrapped handles to the LRU; returns handles evicted to make room
+    /// (or the new ones, if another task cached the same version first).
+    private func insert(_ version: VersionRecord, _ handles: Handles) -> (use: Handles, destroy: [Handles]) {
+        cache.withLock { c in
+            if version.storage == .token {
+                c.tokenObjects[version.objectID] = handles
+                return (handles, [])
+            }
+            c.tick += 1
+            if let existing = c.unwrapped[version.objectID] {
+                c.unwrapped[version.objectID] = (existing.handles, c.tick)
+                return (existing.handles, [handles])
+            }
+            // A linear scan for the least recently used entry: only on a miss
+            // with a full cache, and cheap next to the unwrap that caused it.
+            var evicted: [Handles] = []
+            while c.unwrapped.count >= cacheCapacity,
+                  let oldest = c.unwrapped.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                evicted.append(oldest.value.handles)
+                c.unwrapped[oldest.key] = nil
+            }
+            c.unwrapped[version.objectID] = (handles, c.tick)
+            return (handles, evicted)
+        }
+    }
+
+    /// Runs `body` in one pool session with the version's key handles.
+    func withKey<T: Sendable>(_ version: VersionRecord, spec: KeySpec, usage: KeyUsageType,
+                              _ body: @escaping @Sendable (Session, Handles) throws -> T) async throws -> T {
+        try await refresh()
+        if let handles = cached(version) {
+            do {
+                return try await pool.withSession { try body($0, handles) }
+            } catch let error as PKCS11Error where error.code == .keyHandleInvalid || error.code == .objectHandleInvalid {
+                // Handles went stale under us (session loss between refresh and use).
+                try await refresh(force: true)
+            }
+        }
+        switch version.storage {
+        case .token:
+            guard let handles = cached(version) else {
+                throw KMSError(.keyUnavailable, "the HSM object of key \(version.keyID) version \(version.version) is missing")
+            }
+            return try await pool.withSession { try body($0, handles) }
+        case .wrapped:
+            guard let blob = version.wrappedKey else {
+                throw KMSError(.keyUnavailable, "key \(version.keyID) version \(version.version) has no wrapped material")
+            }
+            let domain = try domainKey()
+            let wrap = try profile.rfc5649WrapMechanism()
+            let template = Self.unwrapTemplate(spec: spec, usage: usage)
+            return try await pool.withSession { [self] s in
+                let key = try s.unwrapKey(blob, with: domain, mechanism: wrap, template: template)
+                let (use, destroy) = insert(version, Handles(key: key, publicKey: nil))
+                for h in destroy where h != use { try? s.destroyObject(h.key) }
+                return try body(s, use)
+            }
+        }
+    }
+
+    static func unwrapTemplate(spec: KeySpec, usage: KeyUsageType) -> [Attribute] {
+        let uses = usage.pkcs11Usage(asymmetric: spec.isAsymmetric)
+        let flags: [Attribute] = [
+            Attribute(.encrypt, bool: uses.contains(.encrypt) && !spec.isAsymmetric),
+            Attribute(.decrypt, bool: uses.contains(.decrypt)),
+            Attribute(.sign, bool: uses.contains(.sign)),
+            Attribute(.verify, bool: uses.contains(.verify) && !spec.isAsymmetric),
+        ]
+        let common: [Attribute] = [.token(false), .private(true), .sensitive(true), .extractable(false)]
+        switch spec.material {
+        case .secret(_, let keyType):
+            return [.class(.secretKey), .keyType(keyType)] + common + flags
+        case .pair(_, let keyType):
+            return [.class(.privateKey), .keyType(keyType)] + common + flags
+        }
+    }
+
+    // MARK: Creating and destroying versions
+
+    /// Creates the material of a new version in the HSM. Nothing is recorded
+    /// in the metadata store here; the caller commits the returned record.
+    func createVersion(keyID: String, version: UInt32, spec: KeySpec, usage: KeyUsageType, rotationType: RotationType?,
+                       now: Date) async throws -> VersionRecord {
+        try await refresh()
+        let objectID = Array((0..<16).map { _ in UInt8.random(in: 0...255) })
+        // A key type the token cannot wrap (Ed25519 on SoftHSM 2.6) is kept as
+        // a token object even in wrapped mode; the version records which.
+        let keyType: KeyType = switch spec.material {
+        case .secret(_, let t), .pair(_, let t): t
+        }
+        let mode = self.mode == .wrapped && !profile.canWrap(keyType) ? KeyStorageMode.token : self.mode
+        let domain = mode == .wrapped ? try domainKey() : nil
+        let wrap = mode == .wrapped ? try profile.rfc5649WrapMechanism() : nil
+        let label = Self.versionLabelPrefix + "\(keyID)/v\(version)"
+        var options = KeyOptions(usage: usage.pkcs11Usage(asymmetric: spec.isAsymmetric))
+        options.token = mode == .token
+        options.extractable = mode == .wrapped // wrapped at birth, then locked below
+        options.label = label
+        options.id = objectID
+        let finalOptions = options
+        let (handles, wrapped, publicKey): (Handles, [UInt8]?, [UInt8]?) = try await pool.withSession { s in
+            var handles: Handles
+            var publicKey: [UInt8]?
+            switch spec.material {
+            case .secret(let secretSpec, _):
+                handles = Handles(key: try s.generateKey(secretSpec, finalOptions), publicKey: nil)
+            case .pair(let pairSpec, _):
+                let pair = try s.generateKeyPair(pairSpec, finalOptions)
+                handles = Handles(key: pair.privateKey, publicKey: pair.publicKey)
+                publicKey = try s.subjectPublicKeyInfo(of: pair.publicKey)
+            }
+            guard let domain, let wrap else { return (handles, nil, publicKey) }
+            do {
+                let blob = try s.wrapKey(handles.key, with: domain, mechanism: wrap)
+                try s.setAttributes([.extractable(false)], of: handles.key)
+                if let pub = handles.publicKey {
+                    // Public operations use the stored SubjectPublicKeyInfo.
+                    try s.destroyObject(pub)
+                    handles = Handles(key: handles.key, publicKey: nil)
+                }
+                return (handles, blob, publicKey)
+            } catch {
+                try? s.destroyObject(handles.key)
+                if let pub = handles.publicKey { try? s.destroyObject(pub) }
+                throw error
+            }
+        }
+        let record = VersionRecord(keyID: keyID, version: version, createdAt: now, rotationType: rotationType,
+                                   storage: mode, objectID: objectID, wrappedKey: wrapped, publicKey: publicKey)
+        let inserted = insert(record, handles)
+        if !inserted.destroy.isEmpty {
+            let stale = inserted.destroy
+            _ = try? await pool.withSession { s in for h in stale { try? s.destroyObject(h.key) } }
+        }
+        return record
+    }
+
+    /// Destroys a version's HSM objects (token mode) or its cached unwrapped
+    /// copy (wrapped mode; the blob goes with the metadata row).
+    func destroy(_ version: VersionRecord) async throws {
+        try await refresh()
+        let handles = cache.withLock { c in
+            version.storage == .token
+                ? c.tokenObjects.removeValue(forKey: version.objectID)
+                : c.unwrapped.removeValue(forKey: version.objectID)?.handles
+        }
+        guard let handles else { return }
+        try await pool.withSession { s in
+            try? s.destroyObject(handles.key)
+            if let pub = handles.publicKey { try? s.destroyObject(pub) }
+        }
+    }
+
+    // MARK: Start-up reconciliation
+
+    /// Destroys token objects of ours that no metadata row knows (a crash
+    /// between the HSM step and the metadata commit), and returns the known
+    /// versions whose token objects are gone.
+    func reconcile(known: [VersionRecord], importKeys: [[UInt8]]) async throws -> (destroyed: Int, missing: [VersionRecord]) {
+        let knownIDs = Set(known.filter { $0.storage == .token }.map(\.objectID) + importKeys)
+        let destroyed = try await pool.withSession { s -> Int in
+            var count = 0
+            for object in try s.findObjects([.token(true)]) {
+                let a = try s.attributes([.label, .id], of: object)
+                let label = a[0].stringValue
+                guard label.hasPrefix(Self.versionLabelPrefix) || label.hasPrefix(Self.importLabelPrefix) else { continue }
+                if !knownIDs.contains(a[1].value) {
+                    try s.destroyObject(object)
+                    count += 1
+                }
+            }
+            return count
+        }
+        try await refresh(force: true)
+        let present = cache.withLock { Set($0.tokenObjects.keys) }
+        let missing = known.filter {
+            $0.storage == .token ? !present.contains($0.objectID) : $0.wrappedKey == nil
+        }
+        return (destroyed, missing)
+    }
+}
+
+extension KeyVault {
+    /// Records the handle of a token object made outside `createVersion` (import).
+    func adopt(_ version: VersionRecord, handle: ObjectHandle) async throws {
+        _ = insert(version, Handles(key: handle, publicKey: nil))
+    }
+}

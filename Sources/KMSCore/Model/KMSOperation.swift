@@ -1,0 +1,35 @@
+/// Every operation of the service, named as in `X-Amz-Target` and in policy
+/// actions (`kms:<name>`).
+public enum KMSOperation: String, Sendable, CaseIterable, Codable {
+    case createKey = "CreateKey", describeKey = "DescribeKey", listKeys = "ListKeys"
+    case updateKeyDescription = "UpdateKeyDescription", enableKey = "EnableKey", disableKey = "DisableKey"
+    case scheduleKeyDeletion = "ScheduleKeyDeletion", cancelKeyDeletion = "CancelKeyDeletion"
+    case createAlias = "CreateAlias", updateAlias = "UpdateAlias", deleteAlias = "DeleteAlias"
+    case listAliases = "ListAliases"
+    case tagResource = "TagResource", untagResource = "UntagResource", listResourceTags = "ListResourceTags"
+    case getKeyPolicy = "GetKeyPolicy", putKeyPolicy = "PutKeyPolicy", listKeyPolicies = "ListKeyPolicies"
+    case enableKeyRotation = "EnableKeyRotation", disableKeyRotation = "DisableKeyRotation"
+    case getKeyRotationStatus = "GetKeyRotationStatus", rotateKeyOnDemand = "RotateKeyOnDemand"
+    case listKeyRotations = "ListKeyRotations"
+    case encrypt = "Encrypt", decrypt = "Decrypt", reEncrypt = "ReEncrypt"
+    case generateDataKey = "GenerateDataKey"
+    case generateDataKeyWithoutPlaintext = "GenerateDataKeyWithoutPlaintext"
+    case generateDataKeyPair = "GenerateDataKeyPair"
+    case generateDataKeyPairWithoutPlaintext = "GenerateDataKeyPairWithoutPlaintext"
+    case getPublicKey = "GetPublicKey", sign = "Sign", verify = "Verify"
+    case generateMac = "GenerateMac", verifyMac = "VerifyMac", generateRandom = "GenerateRandom"
+    case getParametersForImport = "GetParametersForImport", importKeyMaterial = "ImportKeyMaterial"
+    case deleteImportedKeyMaterial = "DeleteImportedKeyMaterial"
+
+    /// Operations that use key material (refused unless the key is Enabled).
+    public var isCryptographic: Bool {
+        switch self {
+        case .encrypt, .decrypt, .reEncrypt, .generateDataKey, .generateDataKeyWithoutPlaintext,
+             .generateDataKeyPair, .generateDataKeyPairWithoutPlaintext, .getPublicKey, .sign, .verify,
+             .generateMac, .verifyMac:
+            true
+        default:
+            false
+        }
+    }
+}

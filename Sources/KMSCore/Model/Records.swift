@@ -1,0 +1,140 @@
+import Foundation
+
+/// A key's metadata as the store keeps it. Material lives in versions.
+public struct KeyRecord: Sendable, Hashable, Codable {
+    public var keyID: String
+    public var createdAt: Date
+    public var description: String
+    public var keySpec: KeySpec
+    public var keyUsage: KeyUsageType
+    public var origin: Origin
+    public var state: KeyState
+    /// The key policy document (JSON), stored verbatim.
+    public var policy: String
+    public var tags: [Tag]
+    /// Set while `state == .pendingDeletion`.
+    public var deletionDate: Date?
+    public var pendingWindowInDays: Int?
+    public var rotationEnabled: Bool
+    public var rotationPeriodInDays: Int?
+    public var nextRotationDate: Date?
+    /// Imported material: when it expires, and the model chosen at import.
+    public var validTo: Date?
+    public var expirationModel: ExpirationModel?
+    /// Key check value of imported material, to accept only the same material again.
+    public var importedMaterialCheck: [UInt8]?
+    /// The newest version; nil while no material exists (pending import).
+    public var currentVersion: UInt32?
+
+    public init(keyID: String, createdAt: Date, description: String, keySpec: KeySpec, keyUsage: KeyUsageType,
+                origin: Origin, state: KeyState, policy: String, tags: [Tag] = [], deletionDate: Date? = nil,
+                pendingWindowInDays: Int? = nil, rotationEnabled: Bool = false, rotationPeriodInDays: Int? = nil,
+                nextRotationDate: Date? = nil, validTo: Date? = nil, expirationModel: ExpirationModel? = nil,
+                importedMaterialCheck: [UInt8]? = nil, currentVersion: UInt32? = nil) {
+        self.keyID = keyID
+        self.createdAt = createdAt
+        self.description = description
+        self.keySpec = keySpec
+        self.keyUsage = keyUsage
+        self.origin = origin
+        self.state = state
+        self.policy = policy
+        self.tags = tags
+        self.deletionDate = deletionDate
+        self.pendingWindowInDays = pendingWindowInDays
+        self.rotationEnabled = rotationEnabled
+        self.rotationPeriodInDays = rotationPeriodInDays
+        self.nextRotationDate = nextRotationDate
+        self.validTo = validTo
+        self.expirationModel = expirationModel
+        self.importedMaterialCheck = importedMaterialCheck
+        self.currentVersion = currentVersion
+    }
+}
+
+public struct Tag: Sendable, Hashable, Codable {
+    public var tagKey: String
+    public var tagValue: String
+    public init(tagKey: String, tagValue: String) {
+        self.tagKey = tagKey
+        self.tagValue = tagValue
+    }
+    enum CodingKeys: String, CodingKey {
+        case tagKey = "TagKey", tagValue = "TagValue"
+    }
+}
+
+/// One version of a key's material.
+public struct VersionRecord: Sendable, Hashable, Codable {
+    public var keyID: String
+    /// From 1; the newest is the key's current version.
+    public var version: UInt32
+    public var createdAt: Date
+    /// Nil for the first version; how later versions came to be.
+    public var rotationType: RotationType?
+    public var storage: KeyStorageMode
+    /// `CKA_ID` of the token object(s) in `token` mode (16 random bytes).
+    public var objectID: [UInt8]
+    /// The secret or private key wrapped under the domain key (`wrapped` mode).
+    public var wrappedKey: [UInt8]?
+    /// DER SubjectPublicKeyInfo of asymmetric keys.
+    public var publicKey: [UInt8]?
+    /// Encryptions reserved against this version's random-IV budget. Counted
+    /// in leases, so a crash can only overcount.
+    public var encryptionsReserved: UInt64
+
+    public init(keyID: String, version: UInt32, createdAt: Date, rotationType: RotationType?, storage: KeyStorageMode,
+                objectID: [UInt8], wrappedKey: [UInt8]?, publicKey: [UInt8]?, encryptionsReserved: UInt64 = 0) {
+        self.keyID = keyID
+        self.version = version
+        self.createdAt = createdAt
+        self.rotationType = rotationType
+        self.storage = storage
+        self.objectID = objectID
+        self.wrappedKey = wrappedKey
+        self.publicKey = publicKey
+        self.encryptionsReserved = encryptionsReserved
+    }
+
+    /// `KeyMaterialId` as AWS shows it: 64 hex characters.
+    public var keyMaterialID: String {
+        SHA256Hex(Array(keyID.utf8) + withUnsafeBytes(of: version.bigEndian) { Array($0) } + objectID)
+    }
+}
+
+public struct AliasRecord: Sendable, Hashable, Codable {
+    /// Including the `alias/` prefix.
+    public var aliasName: String
+    public var targetKeyID: String
+    public var createdAt: Date
+    public var lastUpdatedAt: Date
+    public init(aliasName: String, targetKeyID: String, createdAt: Date, lastUpdatedAt: Date) {
+        self.aliasName = aliasName
+        self.targetKeyID = targetKeyID
+        self.createdAt = createdAt
+        self.lastUpdatedAt = lastUpdatedAt
+    }
+}
+
+/// What GetParametersForImport handed out, kept until used or expired.
+public struct ImportParametersRecord: Sendable, Hashable, Codable {
+    public var keyID: String
+    /// The opaque import token given to the caller.
+    public var importToken: [UInt8]
+    public var wrappingAlgorithm: WrappingAlgorithm
+    public var wrappingKeySpec: WrappingKeySpec
+    /// `CKA_ID` of the RSA wrapping key pair, a token object pair.
+    public var objectID: [UInt8]
+    public var publicKey: [UInt8]
+    public var validTo: Date
+    public init(keyID: String, importToken: [UInt8], wrappingAlgorithm: WrappingAlgorithm,
+                wrappingKeySpec: WrappingKeySpec, objectID: [UInt8], publicKey: [UInt8], validTo: Date) {
+        self.keyID = keyID
+        self.importToken = importToken
+        self.wrappingAlgorithm = wrappingAlgorithm
+        self.wrappingKeySpec = wrappingKeySpec
+        self.objectID = objectID
+        self.publicKey = publicKey
+        self.validTo = validTo
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+public struct AliasRequest: Codable, Sendable {
+    public var aliasName: String?
+    public var targetKeyId: String?
+    public init(aliasName: String?, targetKeyId: String? = nil) {
+        self.aliasName = aliasName
+        self.targetKeyId = targetKeyId
+    }
+}
+
+public struct ListAliasesRequest: Codable, Sendable {
+    public var keyId: String?
+    public var limit: Int?
+    public var marker: String?
+    public init(keyId: String? = nil, limit: Int? = nil, marker: String? = nil) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+    }
+}
+
+public struct AliasListEntry: Codable, Sendable, Hashable {
+    public var aliasName: String
+    public var aliasArn: String
+    public var targetKeyId: String?
+    public var creationDate: Date
+    public var lastUpdatedDate: Date
+}
+
+public struct ListAliasesResponse: Codable, Sendable {
+    public var aliases: [AliasListEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+}
+
+extension KMSEngine {
+    public func createAlias(_ r: AliasRequest, caller: Principal) async throws -> EmptyResponse {
+        let name = try Validate.aliasName(r.aliasName)
+        let key = try await resolveKey(r.targetKeyId, member: "TargetKeyId", allowAlias: false)
+        try checkState(key, for: .createAlias)
+        let now = clock.now
+        do {
+            try await store.insert(AliasRecord(aliasName: name, targetKeyID: key.keyID, createdAt: now, lastUpdatedAt: now))
+        } catch MetadataStoreError.alreadyExists {
+            throw KMSError(.alreadyExists, "Alias \(name) already exists.")
+        }
+        return EmptyResponse()
+    }
+
+    public func updateAlias(_ r: AliasRequest, caller: Principal) async throws -> EmptyResponse {
+        let name = try Validate.aliasName(r.aliasName)
+        guard var alias = try await store.alias(name: name) else { throw KMSError.notFound("Alias \(name) does not exist.") }
+        let key = try await resolveKey(r.targetKeyId, member: "TargetKeyId", allowAlias: false)
+        try checkState(key, for: .updateAlias)
+        // AWS lets an alias move only between keys of the same type and usage,
+        // so that callers using it never get a key that cannot do their job.
+        if let old = try await store.key(id: alias.targetKeyID),
+           old.keySpec != key.keySpec || old.keyUsage != key.keyUsage {
+            throw KMSError.validation("\(name) points at a \(old.keySpec.rawValue) \(old.keyUsage.rawValue) key; "
+                                      + "it can only move to a key of the same KeySpec and KeyUsage.")
+        }
+        alias.targetKeyID = key.keyID
+        alias.lastUpdatedAt = clock.now
+        try await store.update(alias)
+        return EmptyResponse()
+    }
+
+    public func deleteAlias(_ r: AliasRequest, caller: Principal) async throws -> EmptyResponse {
+        let name = try Validate.aliasName(r.aliasName)
+        guard try await store.alias(name: name) != nil else { throw KMSError.notFound("Alias \(name) does not exist.") }
+        try await store.deleteAlias(name: name)
+        return EmptyResponse()
+    }
+
+    public func listAliases(_ r: ListAliasesRequest, caller: Principal) async throws -> ListAliasesResponse {
+        let limit = try Validate.limit(r.limit)
+        try Validate.marker(r.marker)
+        if let marker = r.marker, !marker.hasPrefix("alias/") {
+            throw KMSError(.invalidMarker, "Marker is not one this service returned.")
+        }
+        var keyID: String?
+        if let keyId = r.keyId { keyID = try await resolveKey(keyId, allowAlias: false).keyID }
+        let page = try await store.aliases(keyID: keyID, after: r.marker, limit: limit + 1)
+        let shown = page.prefix(limit)
+        let truncated = page.count > limit
+        return ListAliasesResponse(
+            aliases: shown.map {
+                AliasListEntry(aliasName: $0.aliasName, aliasArn: configuration.arn.aliasARN($0.aliasName),
+                               targetKeyId: $0.targetKeyID, creationDate: $0.createdAt, lastUpdatedDate: $0.lastUpdatedAt)
+            },
+            nextMarker: truncated ? shown.last?.aliasName : nil, truncated: truncated)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+
+public struct GenerateDataKeyRequest: Codable, Sendable {
+    public var keyId: String?
+    public var encryptionContext: [String: String]?
+    public var numberOfBytes: Int?
+    public var keySpec: DataKeySpec?
+    public var grantTokens: [String]?
+    public var dryRun: Bool?
+    public init(keyId: String?, keySpec: DataKeySpec? = nil, numberOfBytes: Int? = nil,
+                encryptionContext: [String: String]? = nil) {
+        self.keyId = keyId
+        self.keySpec = keySpec
+        self.numberOfBytes = numberOfBytes
+        self.encryptionContext = encryptionContext
+    }
+}
+
+public struct GenerateDataKeyResponse: Codable, Sendable {
+    public var ciphertextBlob: Data
+    /// Nil for GenerateDataKeyWithoutPlaintext.
+    public var plaintext: Data?
+    public var keyId: String
+    public var keyMaterialId: String?
+}
+
+public struct GenerateDataKeyPairRequest: Codable, Sendable {
+    public var encryptionContext: [String: String]?
+    public var keyId: String?
+    public var keyPairSpec: DataKeyPairSpec?
+    public var grantTokens: [String]?
+    public var dryRun: Bool?
+    public init(keyId: String?, keyPairSpec: DataKeyPairSpec?, encryptionContext: [String: String]? = nil) {
+        self.keyId = keyId
+        self.keyPairSpec = keyPairSpec
+        self.encryptionContext = encryptionContext
+    }
+}
+
+public struct GenerateDataKeyPairResponse: Codable, Sendable {
+    public var privateKeyCiphertextBlob: Data
+    /// Nil for GenerateDataKeyPairWithoutPlaintext.
+    public var privateKeyPlaintext: Data?
+    public var publicKey: Data
+    public var keyId: String
+    public var keyPairSpec: DataKeyPairSpec
+}
+
+extension KMSEngine {
+    public func generateDataKey(_ r: GenerateDataKeyRequest, caller: Principal) async throws -> GenerateDataKeyResponse {
+        try await dataKey(r, withPlaintext: true, operation: .generateDataKey)
+    }
+
+    public func generateDataKeyWithoutPlaintext(_ r: GenerateDataKeyRequest, caller: Principal) async throws -> GenerateDataKeyResponse {
+        try await dataKey(r, withPlaintext: false, operation: .generateDataKeyWithoutPlaintext)
+    }
+
+    private func dataKey(_ r: GenerateDataKeyRequest, withPlaintext: Bool, operation: KMSOperation) async throws -> GenerateDataKeyResponse {
+        let count: Int
+        switch (r.keySpec, r.numberOfBytes) {
+        case (let spec?, nil): count = spec.byteCount
+        case (nil, let n?):
+            try Validate.range(n, "NumberOfBytes", 1...1024)
+            count = n
+        case (nil, nil): throw KMSError.validation("Give KeySpec or NumberOfBytes.")
+        case (.some, .some): throw KMSError.validation("Give KeySpec or NumberOfBytes, not both.")
+        }
+        try EncryptionContext.validate(r.encryptionContext)
+        try Validate.grantTokens(r.grantTokens)
+        let key = try await resolveKey(r.keyId)
+        try checkState(key, for: operation)
+        try checkUsage(key, .encryptDecrypt, for: operation)
+        guard key.keySpec == .symmetricDefault else {
+            throw KMSError.invalidKeyUsage("\(operation.rawValue) needs a SYMMETRIC_DEFAULT key; \(arn(key)) is \(key.keySpec.rawValue).")
+        }
+        try dryRun(r.dryRun)
+        // The data key comes from the HSM's RNG.
+        let dataKey = try await pool.withSession { try $0.generateRandom(count: count) }
+        let blob = try await encrypt(dataKey, key: key, algorithm: .symmetricDefault, context: r.encryptionContext ?? [:])
+        let material = try await currentVersion(key).keyMaterialID
+        return GenerateDataKeyResponse(ciphertextBlob: Data(blob), plaintext: withPlaintext ? Data(dataKey) : nil,
+                                       keyId: arn(key), keyMaterialId: material)
+    }
+
+    public func generateDataKeyPair(_ r: GenerateDataKeyPairRequest, caller: Principal) async throws -> GenerateDataKeyPairResponse {
+        try await dataKeyPair(r, withPlaintext: true, operation: .generateDataKeyPair)
+    }
+
+    public func generateDataKeyPairWithoutPlaintext(_ r: GenerateDataKeyPairRequest, caller: Principal) async throws -> GenerateDataKeyPairResponse {
+        try await dataKeyPair(r, withPlaintext: false, operation: .generateDataKeyPairWithoutPlaintext)
+    }
+
+    private func dataKeyPair(_ r: GenerateDataKeyPairRequest, withPlaintext: Bool,
+                             operation: KMSOperation) async throws -> GenerateDataKeyPairResponse {
+        let spec = try Validate.required(r.keyPairSpec, "KeyPairSpec")
+        try EncryptionContext.validate(r.encryptionContext)
+        try Validate.grantTokens(r.grantTokens)
+        let key = try await resolveKey(r.keyId)
+        try checkState(key, for: operation)
+        try checkUsage(key, .encryptDecrypt, for: operation)
+        guard key.keySpec == .symmetricDefault else {
+            throw KMSError.invalidKeyUsage("\(operation.rawValue) needs a SYMMETRIC_DEFAULT key; \(arn(key)) is \(key.keySpec.rawValue).")
+        }
+        try dryRun(r.dryRun)
+        let pair: (privateKey: [UInt8], publicKey: [UInt8])
+        do {
+            pair = try OpenSSLCrypto.generateKeyPair(spec)
+        } catch {
+            throw KMSError.internalError("could not generate a \(spec.rawValue) key pair")
+        }
+        let blob = try await encrypt(pair.privateKey, key: key, algorithm: .symmetricDefault,
+                                     context: r.encryptionContext ?? [:])
+        return GenerateDataKeyPairResponse(privateKeyCiphertextBlob: Data(blob),
+                                           privateKeyPlaintext: withPlaintext ? Data(pair.privateKey) : nil,
+                                           publicKey: Data(pair.publicKey), keyId: arn(key), keyPairSpec: spec)
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import PKCS11
+
+public struct EncryptRequest: Codable, Sendable {
+    public var keyId: String?
+    public var plaintext: Data?
+    public var encryptionContext: [String: String]?
+    public var grantTokens: [String]?
+    public var encryptionAlgorithm: EncryptionAlgorithm?
+    public var dryRun: Bool?
+    public init(keyId: String?, plaintext: Data?, encryptionContext: [String: String]? = nil,
+                encryptionAlgorithm: EncryptionAlgorithm? = nil) {
+        self.keyId = keyId
+        self.plaintext = plaintext
+        self.encryptionContext = encryptionContext
+        self.encryptionAlgorithm = encryptionAlgorithm
+    }
+}
+
+public struct EncryptResponse: Codable, Sendable {
+    public var ciphertextBlob: Data
+    public var keyId: String
+    public var encryptionAlgorithm: EncryptionAlgorithm
+}
+
+public struct DecryptRequest: Codable, Sendable {
+    public var ciphertextBlob: Data?
+    public var encryptionContext: [String: String]?
+    public var grantTokens: [String]?
+    public var keyId: String?
+    public var encryptionAlgorithm: EncryptionAlgorithm?
+    public var dryRun: Bool?
+    public init(ciphertextBlob: Data?, encryptionContext: [String: String]? = nil, keyId: String? = nil,
+                encryptionAlgorithm: EncryptionAlgorithm? = nil) {
+        self.ciphertextBlob = ciphertextBlob
+        self.encryptionContext = encryptionContext
+        self.keyId = keyId
+        self.encryptionAlgorithm = encryptionAlgorithm
+    }
+}
+
+public struct DecryptResponse: Codable, Sendable {
+    public var keyId: String
+    public var plaintext: Data
+    public var encryptionAlgorithm: EncryptionAlgorithm
+    public var keyMaterialId: String?
+}
+
+public struct ReEncryptRequest: Codable, Sendable {
+    public var ciphertextBlob: Data?
+    public var sourceEncryptionContext: [String: String]?
+    public var sourceKeyId: String?
+    public var destinationKeyId: String?
+    public var destinationEncryptionContext: [String: String]?
+    public var sourceEncryptionAlgorithm: EncryptionAlgorithm?
+    public var destinationEncryptionAlgorithm: EncryptionAlgorithm?
+    public var grantTokens: [String]?
+    public var dryRun: Bool?
+    public init(ciphertextBlob: Data?, destinationKeyId: String?, sourceEncryptionContext: [String: String]? = nil,
+                destinationEncryptionContext: [String: String]? = nil, sourceKeyId: String? = nil,
+                sourceEncryptionAlgorithm: EncryptionAlgorithm? = nil,
+                destinationEncryptionAlgorithm: EncryptionAlgorithm? = nil) {
+        self.ciphertextBlob = ciphertextBlob
+        self.destinationKeyId = destinationKeyId
+        self.sourceEncryptionContext = sourceEncryptionContext
+        self.destinationEncryptionContext = destinationEncryptionContext
+        self.sourceKeyId = sourceKeyId
+        self.sourceEncryptionAlgorithm = sourceEncryptionAlgorithm
+        self.destinationEncryptionAlgorithm = destinationEncryptionAlgorithm
+    }
+}
+
+public struct ReEncryptResponse: Codable, Sendable {
+    public var ciphertextBlob: Data
+    public var sourceKeyId: String
+    public var keyId: String
+    public var sourceEncryptionAlgorithm: EncryptionAlgorithm
+    public var destinationEncryptionAlgorithm: EncryptionAlgorithm
+}
+
+extension KMSEngine {
+    public func encrypt(_ r: EncryptRequest, caller: Principal) async throws -> EncryptResponse {
+        let plaintext = try Validate.plaintext(r.plaintext)
+        try EncryptionContext.validate(r.encryptionContext)
+        try Validate.grantTokens(r.grantTokens)
+        let key = try await resolveKey(r.keyId)
+        try checkState(key, for: .encrypt)
+        try checkUsage(key, .encryptDecrypt, for: .encrypt)
+        let algorithm = try encryptionAlgorithm(r.encryptionAlgorithm, for: key, context: r.encryptionContext)
+        try dryRun(r.dryRun)
+        let blob = try await encrypt(plaintext, key: key, algorithm: algorithm, context: r.encryptionContext ?? [:])
+        return EncryptResponse(ciphertextBlob: Data(blob), keyId: arn(key), encryptionAlgorithm: algorithm)
+    }
+
+    public func decrypt(_ r: DecryptRequest, caller: Principal) async throws -> DecryptResponse {
+        let ciphertext = try Validate.ciphertext(r.ciphertextBlob)
+        try EncryptionContext.validate(r.encryptionContext)
+        try Validate.grantTokens(r.grantTokens)
+        let (key, plaintext, algorithm, material) = try await decrypt(
+            ciphertext, keyId: r.keyId, algorithm: r.encryptionAlgorithm, context: r.encryptionContext ?? [:],
+            dryRun: r.dryRun, operation: .decrypt)
+        return DecryptResponse(keyId: arn(key), plaintext: Data(plaintext), encryptionAlgorithm: algorithm,
+                               keyMaterialId: material)
+    }
+
+    public func reEncrypt(_ r: ReEncryptRequest, caller: Principal) async throws -> ReEncryptResponse {
+        let ciphertext = try Validate.ciphertext(r.ciphertextBlob)
+        try EncryptionContext.validate(r.sourceEncryptionContext)
+        try EncryptionContext.validate(r.destinationEncryptionContext)
+        try Validate.grantTokens(r.grantTokens)
+        let destination = try await resolveKey(r.destinationKeyId, member: "DestinationKeyId")
+        try checkState(destination, for: .reEncrypt)
+        try checkUsage(destination, .encryptDecrypt, for: .reEncrypt)
+        let destinationAlgorithm = try encryptionAlgorithm(r.destinationEncryptionAlgorithm, for: destination,
+                                                           context: r.destinationEncryptionContext)
+        let (source, plaintext, sourceAlgorithm, _) = try await decrypt(
+            ciphertext, keyId: r.sourceKeyId, algorithm: r.sourceEncryptionAlgorithm,
+            context: r.sourceEncryptionContext ?? [:], dryRun: r.dryRun, operation: .reEncrypt)
+        let blob = try await encrypt(plaintext, key: destination, algorithm: destinationAlgorithm,
+                                     context: r.destinationEncryptionContext ?? [:])
+        return ReEncryptResponse(ciphertextBlob: Data(blob), sourceKeyId: arn(source), keyId: arn(destination),
+                                 sourceEncryptionAlgorithm: sourceAlgorithm,
+                                 destinationEncryptionAlgorithm: destinationAlgorithm)
+    }
+
+    func dryRun(_ flag: Bool?) throws {
+        if flag == true {
+            throw KMSError(.dryRunOperation, "The request would have succeeded, but DryRun was set.")
+        }
+    }
+
+    private func encryptionAlgorithm(_ requested: EncryptionAlgorithm?, for key: KeyRecord,
+                                     context: [String: String]?) throws -> EncryptionAlgorithm {
+        let allowed = key.keySpec.encryptionAlgorithms(usage: key.keyUsage)
+        let algorithm = requested ?? .symmetricDefault
+        guard allowed.contains(algorithm) else {
+            throw KMSError.invalidKeyUsage("\(arn(key)) does not support EncryptionAlgorithm \(algorithm.rawValue); "
+                                           + "it supports \(allowed.map(\.rawValue).joined(separator: ", ")).")
+        }
+        if algorithm != .symmetricDefault, let context, !context.isEmpty {
+            throw KMSError.validation("EncryptionContext is supported only with symmetric keys.")
+        }
+        return algorithm
+    }
+
+    /// Encrypts under the key's current version (symmetric) or public key (RSA).
+    func encrypt(_ plaintext: [UInt8], key: KeyRecord, algorithm: EncryptionAlgorithm,
+                 context: [String: String]) async throws -> [UInt8] {
+        if let oaep = algorithm.oaep {
+            let version = try await currentVersion(key)
+            guard let spki = version.publicKey else { throw KMSError.internalError("RSA key without a public key") }
+            do {
+                return try OpenSSLCrypto.rsaOAEPEncrypt(spki: spki, sha256: oaep.hash == .sha256, plaintext: plaintext)
+            } catch {
+                throw KMSError.validation("Plaintext is too long for \(key.keySpec.rawValue) with \(algorithm.rawValue).")
+            }
+        }
+        let version = try await versionForEncryption(key)
+        let aad = CiphertextBlob.aad(keyID: key.keyID, version: version.version, context: context)
+        let ivPolicy = profile.gcmIVPolicy
+        let box = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+            try s.aesGCMSeal(plaintext, key: h.key, aad: aad, ivPolicy: ivPolicy)
+        }
+        return CiphertextBlob(keyID: key.keyID, version: version.version, iv: box.iv, ciphertext: box.ciphertext,
+                              tag: box.tag).serialized
+    }
+
+    /// Decrypts a symmetric blob (key found from its header) or an RSA
+    /// ciphertext (KeyId required). Every failure of the ciphertext itself is
+    /// the same `InvalidCiphertextException`.
+    func decrypt(_ ciphertext: [UInt8], keyId: String?, algorithm: EncryptionAlgorithm?, context: [String: String],
+                 dryRun flag: Bool?, operation: KMSOperation)
+        async throws -> (KeyRecord, [UInt8], EncryptionAlgorithm, String?) {
+        let algorithm = algorithm ?? .symmetricDefault
+        if let oaep = algorithm.oaep {
+            let key = try await resolveKey(keyId)
+            try checkState(key, for: operation)
+            try checkUsage(key, .encryptDecrypt, for: operation)
+            guard key.keySpec.encryptionAlgorithms(usage: key.keyUsage).contains(algorithm) else {
+                throw KMSError.invalidKeyUsage("\(arn(key)) does not support EncryptionAlgorithm \(algorithm.rawValue).")
+            }
+            if !context.isEmpty { throw KMSError.validation("EncryptionContext is supported only with symmetric keys.") }
+            try dryRun(flag)
+            let version = try await currentVersion(key)
+            let plaintext = try await rsaDecrypt(ciphertext, key: key, version: version, oaep: oaep)
+            return (key, plaintext, algorithm, version.keyMaterialID)
+        }
+        let blob = try CiphertextBlob.parse(ciphertext)
+        guard let key = try await store.key(id: blob.keyID) else { throw KMSError.invalidCiphertext }
+        if let keyId {
+            let named = try await resolveKey(keyId)
+            guard named.keyID == key.keyID else {
+                throw KMSError(.incorrectKey, "The ciphertext was not made under the key named by KeyId.")
+            }
+        }
+        try checkState(key, for: operation)
+        try checkUsage(key, .encryptDecrypt, for: operation)
+        guard key.keySpec == .symmetricDefault else { throw KMSError.invalidCiphertext }
+        try dryRun(flag)
+        guard let version = try await store.version(keyID: key.keyID, version: blob.version) else {
+            throw KMSError.invalidCiphertext
+        }
+        let aad = CiphertextBlob.aad(keyID: key.keyID, version: blob.version, context: context)
+        let box = GCMSealedBox(iv: blob.iv, ciphertext: blob.ciphertext, tag: blob.tag)
+        do {
+            let plaintext = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+                try s.aesGCMOpen(box, key: h.key, aad: aad)
+            }
+            return (key, plaintext, .symmetricDefault, version.keyMaterialID)
+        } catch is PKCS11Error {
+            throw KMSError.invalidCiphertext
+        }
+    }
+
+    private func rsaDecrypt(_ ciphertext: [UInt8], key: KeyRecord, version: VersionRecord,
+                            oaep: OAEPParameters) async throws -> [UInt8] {
+        let modulusBytes: Int = switch key.keySpec {
+        case .rsa3072: 384
+        case .rsa4096: 512
+        default: 256
+        }
+        guard ciphertext.count == modulusBytes else { throw KMSError.invalidCiphertext }
+        let native = profile.supportsOAEP(oaep.hash)
+        let result: [UInt8]? = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+            if native {
+                return try? s.decrypt(ciphertext, key: h.key, mechanism: .rsaOAEP(oaep), expectedLength: modulusBytes)
+            }
+            // The token lacks this OAEP hash: raw RSA inside the HSM, padding
+            // removed outside in constant time, one uniform failure.
+            guard let block = try? s.decrypt(ciphertext, key: h.key, mechanism: .rsaX509Raw, expectedLength: modulusBytes)
+            else { return nil }
+            return OpenSSLCrypto.oaepUnpad(block: block, sha256: oaep.hash == .sha256)
+        }
+        guard let result else { throw KMSError.invalidCiphertext }
+        return result
+    }
+
+    /// The version new encryptions use, counting against its random-IV
+    /// budget; a version that has used its budget is rotated first.
+    func versionForEncryption(_ key: KeyRecord) async throws -> VersionRecord {
+        var key = key
+        for _ in 0..<3 {
+            let version = try await currentVersion(key)
+            let name = "\(key.keyID)/\(version.version)"
+            let budget = configuration.encryptionBudget
+            let lease = configuration.encryptionLease
+            let (allowed, newReservation) = encryptionCounters.withLock { counters -> (Bool, UInt64?) in
+                var c = counters[name] ?? EncryptionCounter(used: version.encryptionsReserved,
+                                                            reserved: version.encryptionsReserved)
+                guard c.used < budget else { return (false, nil) }
+                c.used += 1
+                var reservation: UInt64?
+                if c.used > c.reserved {
+                    c.reserved = min(c.used - 1 + lease, budget)
+                    reservation = c.reserved
+                }
+                counters[name] = c
+                return (true, reservation)
+            }
+            if allowed {
+                // Persist the lease before using it, so a crash can only overcount.
+                if let newReservation {
+                    try await store.reserveEncryptions(keyID: key.keyID, version: version.version, reserved: newReservation)
+                }
+                return version
+            }
+            // Budget spent: rotate (once, whoever gets there first) and retry.
+            guard key.origin == .awsKMS else {
+                throw KMSError.invalidState("\(arn(key)) has used its encryption budget of \(budget) for its imported "
+                                            + "material; it can still decrypt. Encrypt under a new key.")
+            }
+            let fresh = try await store.key(id: key.keyID)
+            if fresh?.currentVersion == version.version {
+                try await rotate(keyID: key.keyID, type: .automatic)
+            }
+            guard let reloaded = try await store.key(id: key.keyID) else { throw KMSError.notFound("Key \(key.keyID) is gone.") }
+            key = reloaded
+        }
+        throw KMSError.internalError("could not find a key version with encryptions left")
+    }
+}

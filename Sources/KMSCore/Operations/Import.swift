@@ -1,0 +1,277 @@
+import Crypto
+import Foundation
+import PKCS11
+
+public struct GetParametersForImportRequest: Codable, Sendable {
+    public var keyId: String?
+    public var wrappingAlgorithm: WrappingAlgorithm?
+    public var wrappingKeySpec: WrappingKeySpec?
+    public init(keyId: String?, wrappingAlgorithm: WrappingAlgorithm?, wrappingKeySpec: WrappingKeySpec?) {
+        self.keyId = keyId
+        self.wrappingAlgorithm = wrappingAlgorithm
+        self.wrappingKeySpec = wrappingKeySpec
+    }
+}
+
+public struct GetParametersForImportResponse: Codable, Sendable {
+    public var keyId: String
+    public var importToken: Data
+    public var publicKey: Data
+    public var parametersValidTo: Date
+}
+
+public struct ImportKeyMaterialRequest: Codable, Sendable {
+    public var keyId: String?
+    public var importToken: Data?
+    public var encryptedKeyMaterial: Data?
+    public var validTo: Date?
+    public var expirationModel: ExpirationModel?
+    public init(keyId: String?, importToken: Data?, encryptedKeyMaterial: Data?, validTo: Date? = nil,
+                expirationModel: ExpirationModel? = nil) {
+        self.keyId = keyId
+        self.importToken = importToken
+        self.encryptedKeyMaterial = encryptedKeyMaterial
+        self.validTo = validTo
+        self.expirationModel = expirationModel
+    }
+}
+
+public struct ImportKeyMaterialResponse: Codable, Sendable {
+    public var keyId: String
+    public var keyMaterialId: String
+}
+
+public struct DeleteImportedKeyMaterialResponse: Codable, Sendable {
+    public var keyId: String
+    public var keyMaterialId: String?
+}
+
+/// Bring your own key: the caller wraps key material to an RSA key pair the
+/// HSM made, and the HSM unwraps it; the material is never in plaintext here.
+extension KMSEngine {
+    private func checkImportable(_ key: KeyRecord, _ operation: KMSOperation) throws {
+        guard key.origin == .external else {
+            throw KMSError.unsupported("\(arn(key)) was not created with Origin EXTERNAL, so it takes no imported material.")
+        }
+        try checkState(key, for: operation)
+    }
+
+    public func getParametersForImport(_ r: GetParametersForImportRequest, caller: Principal) async throws -> GetParametersForImportResponse {
+        let algorithm = try Validate.required(r.wrappingAlgorithm, "WrappingAlgorithm")
+        let spec = try Validate.required(r.wrappingKeySpec, "WrappingKeySpec")
+        let key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkImportable(key, .getParametersForImport)
+        let oaep: OAEPParameters = [.rsaesOAEPSHA1, .rsaAESKeyWrapSHA1].contains(algorithm) ? .sha1 : .sha256
+        guard profile.supportsOAEP(oaep.hash) else {
+            throw KMSError.unsupported("This HSM cannot unwrap with \(algorithm.rawValue): it lacks RSA-OAEP with "
+                                       + "\(oaep.hash == .sha256 ? "SHA-256" : "SHA-1"). Use RSAES_OAEP_SHA_1 or RSA_AES_KEY_WRAP_SHA_1.")
+        }
+        if [.rsaAESKeyWrapSHA1, .rsaAESKeyWrapSHA256].contains(algorithm) && profile.rfc5649KeyWrap == nil {
+            throw KMSError.unsupported("This HSM has no RFC 5649 AES key wrap, which \(algorithm.rawValue) needs.")
+        }
+        guard profile.supportsRSA(bits: spec.bits) else {
+            throw KMSError.unsupported("This HSM cannot make \(spec.rawValue) keys.")
+        }
+        if let old = try await store.importParameters(keyID: key.keyID) {
+            try await destroyImportKeyPair(old.objectID)
+        }
+        let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let label = KeyVault.importLabelPrefix + key.keyID
+        let spki = try await pool.withSession { s -> [UInt8] in
+            let options = KeyOptions(usage: [.wrap, .unwrap, .encrypt, .decrypt], token: true, label: label, id: objectID)
+            let pair = try s.generateKeyPair(.rsa(bits: spec.bits), options)
+            return try s.subjectPublicKeyInfo(of: pair.publicKey)
+        }
+        let token = Array("P11I".utf8) + (try await pool.withSession { try $0.generateRandom(count: 32) })
+        let validTo = clock.now.addingTimeInterval(configuration.importParametersLifetime)
+        try await store.put(ImportParametersRecord(keyID: key.keyID, importToken: token, wrappingAlgorithm: algorithm,
+                                                   wrappingKeySpec: spec, objectID: objectID, publicKey: spki,
+                                                   validTo: validTo))
+        return GetParametersForImportResponse(keyId: arn(key), importToken: Data(token), publicKey: Data(spki),
+                                              parametersValidTo: validTo)
+    }
+
+    public func importKeyMaterial(_ r: ImportKeyMaterialRequest, caller: Principal) async throws -> ImportKeyMaterialResponse {
+        let token = try Validate.blob(r.importToken, "ImportToken", max: 6144)
+        let encrypted = try Validate.blob(r.encryptedKeyMaterial, "EncryptedKeyMaterial", max: 6144)
+        let model = r.expirationModel ?? (r.validTo == nil ? .keyMaterialDoesNotExpire : .keyMaterialExpires)
+        switch (model, r.validTo) {
+        case (.keyMaterialExpires, nil):
+            throw KMSError.validation("ExpirationModel KEY_MATERIAL_EXPIRES needs ValidTo.")
+        case (.keyMaterialDoesNotExpire, .some):
+            throw KMSError.validation("ValidTo must be omitted with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE.")
+        case (_, let validTo?) where validTo <= clock.now:
+            throw KMSError.validation("ValidTo must be in the future.")
+        default:
+            break
+        }
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkImportable(key, .importKeyMaterial)
+        guard let parameters = try await store.importParameters(keyID: key.keyID),
+              constantTimeEqual(parameters.importToken, token) else {
+            throw KMSError(.invalidImportToken, "The import token is not one GetParametersForImport issued for \(arn(key)).")
+        }
+        guard clock.now < parameters.validTo else {
+            throw KMSError(.expiredImportToken, "The import token expired at \(parameters.validTo); call GetParametersForImport again.")
+        }
+        let (handle, check) = try await unwrapImported(encrypted, parameters: parameters, key: key)
+        if let expected = key.importedMaterialCheck, !constantTimeEqual(expected, check) {
+            _ = try? await pool.withSession { try $0.destroyObject(handle) }
+            throw KMSError(.incorrectKeyMaterial, "This key material differs from the material first imported into \(arn(key)).")
+        }
+        let version = try await storeImported(handle, key: key)
+        if let current = key.currentVersion, let old = try await store.version(keyID: key.keyID, version: current) {
+            try await vault.destroy(old)
+            try await store.deleteVersions(keyID: key.keyID, updating: key)
+        }
+        key.importedMaterialCheck = check
+        key.currentVersion = version.version
+        key.validTo = r.validTo
+        key.expirationModel = model
+        if key.state == .pendingImport { key.state = .enabled }
+        do {
+            try faults.commitPoint(.importKeyMaterial)
+            try await store.add(version, updating: key)
+        } catch let error where !(error is SimulatedCrash) {
+            try? await vault.destroy(version)
+            throw error
+        }
+        return ImportKeyMaterialResponse(keyId: arn(key), keyMaterialId: version.keyMaterialID)
+    }
+
+    public func deleteImportedKeyMaterial(_ r: KeyIdRequest, caller: Principal) async throws -> DeleteImportedKeyMaterialResponse {
+        let key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkImportable(key, .deleteImportedKeyMaterial)
+        let material = try await removeImportedMaterial(key)
+        return DeleteImportedKeyMaterialResponse(keyId: arn(key), keyMaterialId: material)
+    }
+
+    /// Destroys imported material and returns the key to PendingImport.
+    func removeImportedMaterial(_ key: KeyRecord) async throws -> String? {
+        var key = key
+        let versions = try await store.versions(keyID: key.keyID)
+        for v in versions { try await vault.destroy(v) }
+        key.currentVersion = nil
+        key.validTo = nil
+        if key.state != .pendingDeletion { key.state = .pendingImport }
+        try await store.deleteVersions(keyID: key.keyID, updating: key)
+        return versions.last?.keyMaterialID
+    }
+
+    func destroyImportKeyPair(_ objectID: [UInt8]) async throws {
+        try await pool.withSession { s in
+            for object in try s.findObjects([.token(true), .id(objectID)]) { try s.destroyObject(object) }
+        }
+    }
+
+    /// Unwraps the material inside the HSM and computes its key check value.
+    private func unwrapImported(_ encrypted: [UInt8], parameters: ImportParametersRecord,
+                                key: KeyRecord) async throws -> (ObjectHandle, [UInt8]) {
+        let mode = configuration.keyStorage
+        let spec = key.keySpec
+        let template = importTemplate(spec: spec, usage: key.keyUsage, mode: mode)
+        let algorithm = parameters.wrappingAlgorithm
+        let wrap = profile.rfc5649KeyWrap.map { Mechanism($0) }
+        let modulusBytes = parameters.wrappingKeySpec.bits / 8
+        let objectID = parameters.objectID
+        let result: (ObjectHandle, [UInt8])? = try await pool.withSession { s in
+            guard let privateKey = try s.findObjects([.class(.privateKey), .token(true), .id(objectID)]).first else {
+                return nil
+            }
+            let handle: ObjectHandle
+            do {
+                switch algorithm {
+                case .rsaesOAEPSHA1, .rsaesOAEPSHA256:
+                    handle = try s.unwrapKey(encrypted, with: privateKey,
+                                             mechanism: .rsaOAEP(algorithm == .rsaesOAEPSHA1 ? .sha1 : .sha256),
+                                             template: template)
+                case .rsaAESKeyWrapSHA1, .rsaAESKeyWrapSHA256:
+                    guard encrypted.count > modulusBytes, let wrap else { return nil }
+                    let ephemeral = try s.unwrapKey(Array(encrypted.prefix(modulusBytes)), with: privateKey,
+                                                    mechanism: .rsaOAEP(algorithm == .rsaAESKeyWrapSHA1 ? .sha1 : .sha256),
+                                                    template: [.class(.secretKey), .keyType(.aes), .token(false),
+                                                               .sensitive(true), .extractable(false),
+                                                               Attribute(.unwrap, bool: true)])
+                    defer { try? s.destroyObject(ephemeral) }
+                    handle = try s.unwrapKey(Array(encrypted.dropFirst(modulusBytes)), with: ephemeral,
+                                             mechanism: wrap, template: template)
+                }
+            } catch {
+                return nil
+            }
+            guard let length = try? s.ulongAttribute(.valueLength, of: handle), Self.importLengthOK(Int(length), spec) else {
+                try? s.destroyObject(handle)
+                throw KMSError(.incorrectKeyMaterial, "The key material has the wrong length for \(spec.rawValue).")
+            }
+            let check: [UInt8]
+            if spec == .symmetricDefault {
+                check = sha256(try s.encrypt([UInt8](repeating: 0, count: 16), key: handle, mechanism: Mechanism(.aesECB)))
+            } else {
+                let mechanism = Mechanism(spec.macAlgorithms[0].mechanismType)
+                check = sha256(try s.sign(Array("p11kms key check value".utf8), key: handle, mechanism: mechanism))
+            }
+            return (handle, check)
+        }
+        guard let result else {
+            throw KMSError.invalidCiphertext
+        }
+        return result
+    }
+
+    static func importLengthOK(_ bytes: Int, _ spec: KeySpec) -> Bool {
+        switch spec {
+        case .symmetricDefault: bytes == 32
+        case .hmac224: (28...64).contains(bytes)
+        case .hmac256: (32...64).contains(bytes)
+        case .hmac384: (48...128).contains(bytes)
+        case .hmac512: (64...128).contains(bytes)
+        default: false
+        }
+    }
+
+    private func importTemplate(spec: KeySpec, usage: KeyUsageType, mode: KeyStorageMode) -> [Attribute] {
+        var template = KeyVault.unwrapTemplate(spec: spec, usage: usage)
+        template.removeAll { [.token, .extractable].contains($0.type) }
+        template += [.token(mode == .token), .extractable(mode == .wrapped)]
+        if spec == .symmetricDefault {
+            // The key check value is an ECB encryption of a zero block.
+            template.removeAll { $0.type == .encrypt }
+            template.append(Attribute(.encrypt, bool: true))
+        }
+        return template
+    }
+
+    /// Makes the unwrapped object a version: labelled token object, or
+    /// wrapped under the domain key and locked.
+    private func storeImported(_ handle: ObjectHandle, key: KeyRecord) async throws -> VersionRecord {
+        let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let mode = configuration.keyStorage
+        let label = KeyVault.versionLabelPrefix + "\(key.keyID)/v1"
+        let wrap = try? profile.rfc5649WrapMechanism()
+        let blob: [UInt8]? = try await pool.withSession { s in
+            if mode == .token {
+                try s.setAttributes([.label(label), .id(objectID)], of: handle)
+                return nil
+            }
+            guard let wrap, let domain = try s.findObjects([.class(.secretKey), .token(true),
+                                                             .label(KeyVault.domainKeyLabel)]).first else {
+                try? s.destroyObject(handle)
+                throw KMSError.internalError("the token has no domain key; run 'p11kms token setup' first")
+            }
+            defer { try? s.destroyObject(handle) }
+            let blob = try s.wrapKey(handle, with: domain, mechanism: wrap)
+            return blob
+        }
+        let version = VersionRecord(keyID: key.keyID, version: 1, createdAt: clock.now, rotationType: nil, storage: mode,
+                                    objectID: objectID, wrappedKey: blob, publicKey: nil)
+        if mode == .token { try await vault.adopt(version, handle: handle) }
+        return version
+    }
+}
+
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for i in a.indices { difference |= a[i] ^ b[i] }
+    return difference == 0
+}

@@ -1,0 +1,237 @@
+import Foundation
+
+public struct CreateKeyRequest: Codable, Sendable {
+    public var policy: String?
+    public var description: String?
+    public var keyUsage: KeyUsageType?
+    public var customerMasterKeySpec: KeySpec?
+    public var keySpec: KeySpec?
+    public var origin: Origin?
+    public var customKeyStoreId: String?
+    public var bypassPolicyLockoutSafetyCheck: Bool?
+    public var tags: [Tag]?
+    public var multiRegion: Bool?
+    public var xksKeyId: String?
+
+    public init(policy: String? = nil, description: String? = nil, keyUsage: KeyUsageType? = nil, keySpec: KeySpec? = nil,
+                origin: Origin? = nil, tags: [Tag]? = nil) {
+        self.policy = policy
+        self.description = description
+        self.keyUsage = keyUsage
+        self.keySpec = keySpec
+        self.origin = origin
+        self.tags = tags
+    }
+}
+
+public struct CreateKeyResponse: Codable, Sendable { public var keyMetadata: KeyMetadata }
+
+public struct KeyIdRequest: Codable, Sendable {
+    public var keyId: String?
+    public var grantTokens: [String]?
+    public init(keyId: String?) { self.keyId = keyId }
+}
+
+public struct DescribeKeyResponse: Codable, Sendable { public var keyMetadata: KeyMetadata }
+
+public struct ListKeysRequest: Codable, Sendable {
+    public var limit: Int?
+    public var marker: String?
+    public init(limit: Int? = nil, marker: String? = nil) {
+        self.limit = limit
+        self.marker = marker
+    }
+}
+
+public struct KeyListEntry: Codable, Sendable, Hashable {
+    public var keyId: String
+    public var keyArn: String
+}
+
+public struct ListKeysResponse: Codable, Sendable {
+    public var keys: [KeyListEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+}
+
+public struct UpdateKeyDescriptionRequest: Codable, Sendable {
+    public var keyId: String?
+    public var description: String?
+    public init(keyId: String?, description: String?) {
+        self.keyId = keyId
+        self.description = description
+    }
+}
+
+public struct ScheduleKeyDeletionRequest: Codable, Sendable {
+    public var keyId: String?
+    public var pendingWindowInDays: Int?
+    public init(keyId: String?, pendingWindowInDays: Int? = nil) {
+        self.keyId = keyId
+        self.pendingWindowInDays = pendingWindowInDays
+    }
+}
+
+public struct ScheduleKeyDeletionResponse: Codable, Sendable {
+    public var keyId: String
+    public var deletionDate: Date
+    public var keyState: KeyState
+    public var pendingWindowInDays: Int
+}
+
+public struct KeyIdResponse: Codable, Sendable { public var keyId: String }
+
+/// An operation whose success has no body (`{}` on the wire).
+public struct EmptyResponse: Codable, Sendable, Equatable { public init() {} }
+
+extension KMSEngine {
+    static func defaultPolicy(creator: Principal) -> String {
+        var principal = #""Uid": [\#(creator.uid)]"#
+        if let user = creator.userName,
+           let quoted = try? JSONSerialization.data(withJSONObject: [user], options: [.withoutEscapingSlashes]) {
+            principal += #", "User": \#(String(decoding: quoted, as: UTF8.self))"#
+        }
+        return """
+            {
+              "Version": "2012-10-17",
+              "Id": "p11kms-default",
+              "Statement": [
+                {
+                  "Sid": "Allow the key's creator everything",
+                  "Effect": "Allow",
+                  "Principal": {"Unix": {\(principal)}},
+                  "Action": "kms:*",
+                  "Resource": "*"
+                }
+              ]
+            }
+            """
+    }
+
+    public func createKey(_ r: CreateKeyRequest, caller: Principal) async throws -> CreateKeyResponse {
+        if let legacy = r.customerMasterKeySpec, let spec = r.keySpec, legacy != spec {
+            throw KMSError.validation("KeySpec and CustomerMasterKeySpec differ; give only KeySpec.")
+        }
+        let spec = r.keySpec ?? r.customerMasterKeySpec ?? .symmetricDefault
+        let usage = r.keyUsage ?? spec.allowedUsages[0]
+        guard spec.allowedUsages.contains(usage) else {
+            throw KMSError.validation("KeyUsageType \(usage.rawValue) is not valid for KeySpec \(spec.rawValue); "
+                                      + "use \(spec.allowedUsages.map(\.rawValue).joined(separator: " or ")).")
+        }
+        if r.customKeyStoreId != nil || r.xksKeyId != nil {
+            throw KMSError.unsupported("Custom key stores are not supported; p11kms is itself the HSM-backed key store.")
+        }
+        if r.multiRegion == true { throw KMSError.unsupported("Multi-Region keys are not supported.") }
+        let origin = r.origin ?? .awsKMS
+        if origin == .external && spec.isAsymmetric {
+            throw KMSError.unsupported("Importing key material is supported for SYMMETRIC_DEFAULT and HMAC keys.")
+        }
+        guard spec.isSupported(by: profile) else {
+            throw KMSError.unsupported("KeySpec \(spec.rawValue) is not supported by this HSM (\(profile.manufacturerID) \(profile.model)).")
+        }
+        try Validate.description(r.description)
+        let tags = r.tags ?? []
+        try Validate.tags(tags)
+        guard tags.count <= Validate.maximumTagsPerKey else {
+            throw KMSError(.tag, "A key may have at most \(Validate.maximumTagsPerKey) tags.")
+        }
+        let policy = try r.policy.map { try Validate.policy($0) } ?? Self.defaultPolicy(creator: caller)
+
+        let now = clock.now
+        let keyID = KeyIdentifier.newKeyID()
+        var key = KeyRecord(keyID: keyID, createdAt: now, description: r.description ?? "", keySpec: spec, keyUsage: usage,
+                            origin: origin, state: origin == .external ? .pendingImport : .enabled, policy: policy,
+                            tags: tags)
+        var version: VersionRecord?
+        if origin == .awsKMS {
+            version = try await vault.createVersion(keyID: keyID, version: 1, spec: spec, usage: usage,
+                                                    rotationType: nil, now: now)
+            key.currentVersion = 1
+        }
+        do {
+            try faults.commitPoint(.createKey)
+            try await store.insert(key, version: version)
+        } catch let error where !(error is SimulatedCrash) {
+            // Nothing refers to the new material: take it out of the HSM again.
+            if let version { try? await vault.destroy(version) }
+            throw error
+        }
+        return CreateKeyResponse(keyMetadata: try await metadata(key))
+    }
+
+    public func describeKey(_ r: KeyIdRequest, caller: Principal) async throws -> DescribeKeyResponse {
+        try Validate.grantTokens(r.grantTokens)
+        let key = try await resolveKey(r.keyId)
+        return DescribeKeyResponse(keyMetadata: try await metadata(key))
+    }
+
+    public func listKeys(_ r: ListKeysRequest, caller: Principal) async throws -> ListKeysResponse {
+        let limit = try Validate.limit(r.limit)
+        try Validate.marker(r.marker)
+        if let marker = r.marker, UUID(uuidString: marker) == nil {
+            throw KMSError(.invalidMarker, "Marker is not one this service returned.")
+        }
+        let page = try await store.keys(after: r.marker, limit: limit + 1)
+        let shown = page.prefix(limit)
+        let truncated = page.count > limit
+        return ListKeysResponse(keys: shown.map { KeyListEntry(keyId: $0.keyID, keyArn: arn($0)) },
+                                nextMarker: truncated ? shown.last?.keyID : nil, truncated: truncated)
+    }
+
+    public func updateKeyDescription(_ r: UpdateKeyDescriptionRequest, caller: Principal) async throws -> EmptyResponse {
+        let description = try Validate.required(r.description, "Description")
+        try Validate.description(description)
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .updateKeyDescription)
+        key.description = description
+        try await store.update(key)
+        return EmptyResponse()
+    }
+
+    public func enableKey(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .enableKey)
+        if key.state != .enabled {
+            key.state = .enabled
+            try await store.update(key)
+        }
+        return EmptyResponse()
+    }
+
+    public func disableKey(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .disableKey)
+        if key.state != .disabled {
+            key.state = .disabled
+            try await store.update(key)
+        }
+        return EmptyResponse()
+    }
+
+    public func scheduleKeyDeletion(_ r: ScheduleKeyDeletionRequest, caller: Principal) async throws -> ScheduleKeyDeletionResponse {
+        let days = r.pendingWindowInDays ?? 30
+        try Validate.range(days, "PendingWindowInDays", 7...30)
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .scheduleKeyDeletion)
+        let date = clock.now.addingTimeInterval(Double(days) * 86_400)
+        key.state = .pendingDeletion
+        key.deletionDate = date
+        key.pendingWindowInDays = days
+        try await store.update(key)
+        return ScheduleKeyDeletionResponse(keyId: arn(key), deletionDate: date, keyState: .pendingDeletion,
+                                           pendingWindowInDays: days)
+    }
+
+    public func cancelKeyDeletion(_ r: KeyIdRequest, caller: Principal) async throws -> KeyIdResponse {
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        guard key.state == .pendingDeletion else {
+            throw KMSError.invalidState("\(arn(key)) is not pending deletion.")
+        }
+        // As in AWS, a key whose deletion is cancelled comes back disabled.
+        key.state = key.currentVersion == nil && key.origin == .external ? .pendingImport : .disabled
+        key.deletionDate = nil
+        key.pendingWindowInDays = nil
+        try await store.update(key)
+        return KeyIdResponse(keyId: arn(key))
+    }
+}

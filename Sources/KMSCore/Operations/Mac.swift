@@ -1,0 +1,101 @@
+import Foundation
+import PKCS11
+
+public struct GenerateMacRequest: Codable, Sendable {
+    public var message: Data?
+    public var keyId: String?
+    public var macAlgorithm: MacAlgorithm?
+    public var grantTokens: [String]?
+    public var dryRun: Bool?
+    public init(keyId: String?, message: Data?, macAlgorithm: MacAlgorithm?) {
+        self.keyId = keyId
+        self.message = message
+        self.macAlgorithm = macAlgorithm
+    }
+}
+
+public struct GenerateMacResponse: Codable, Sendable {
+    public var mac: Data
+    public var macAlgorithm: MacAlgorithm
+    public var keyId: String
+}
+
+public struct VerifyMacRequest: Codable, Sendable {
+    public var message: Data?
+    public var keyId: String?
+    public var macAlgorithm: MacAlgorithm?
+    public var mac: Data?
+    public var grantTokens: [String]?
+    public var dryRun: Bool?
+    public init(keyId: String?, message: Data?, macAlgorithm: MacAlgorithm?, mac: Data?) {
+        self.keyId = keyId
+        self.message = message
+        self.macAlgorithm = macAlgorithm
+        self.mac = mac
+    }
+}
+
+public struct VerifyMacResponse: Codable, Sendable {
+    public var keyId: String
+    public var macValid: Bool
+    public var macAlgorithm: MacAlgorithm
+}
+
+public struct GenerateRandomRequest: Codable, Sendable {
+    public var numberOfBytes: Int?
+    public var customKeyStoreId: String?
+    public init(numberOfBytes: Int?) { self.numberOfBytes = numberOfBytes }
+}
+
+public struct GenerateRandomResponse: Codable, Sendable { public var plaintext: Data }
+
+extension KMSEngine {
+    private func macKey(_ keyId: String?, _ message: Data?, _ algorithm: MacAlgorithm?, _ grantTokens: [String]?,
+                        _ operation: KMSOperation) async throws -> (KeyRecord, [UInt8], MacAlgorithm) {
+        let message = try Validate.plaintext(message, "Message")
+        let algorithm = try Validate.required(algorithm, "MacAlgorithm")
+        try Validate.grantTokens(grantTokens)
+        let key = try await resolveKey(keyId)
+        try checkState(key, for: operation)
+        try checkUsage(key, .generateVerifyMac, for: operation)
+        guard key.keySpec.macAlgorithms.contains(algorithm) else {
+            throw KMSError.invalidKeyUsage("\(arn(key)) does not support MacAlgorithm \(algorithm.rawValue); it supports "
+                                           + "\(key.keySpec.macAlgorithms.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return (key, message, algorithm)
+    }
+
+    public func generateMac(_ r: GenerateMacRequest, caller: Principal) async throws -> GenerateMacResponse {
+        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .generateMac)
+        try dryRun(r.dryRun)
+        let version = try await currentVersion(key)
+        let mechanism = Mechanism(algorithm.mechanismType)
+        let mac = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+            try s.sign(message, key: h.key, mechanism: mechanism)
+        }
+        return GenerateMacResponse(mac: Data(mac), macAlgorithm: algorithm, keyId: arn(key))
+    }
+
+    /// The MAC is checked inside the HSM (`C_Verify`), so no MAC we compute
+    /// ever leaves it and the comparison is the token's constant-time one.
+    public func verifyMac(_ r: VerifyMacRequest, caller: Principal) async throws -> VerifyMacResponse {
+        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .verifyMac)
+        let mac = try Validate.blob(r.mac, "Mac", max: 6144)
+        try dryRun(r.dryRun)
+        let version = try await currentVersion(key)
+        let mechanism = Mechanism(algorithm.mechanismType)
+        let valid = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+            try s.verify(message, signature: mac, key: h.key, mechanism: mechanism)
+        }
+        guard valid else { throw KMSError(.kmsInvalidMac, "The MAC is not valid for this key, message and algorithm.") }
+        return VerifyMacResponse(keyId: arn(key), macValid: true, macAlgorithm: algorithm)
+    }
+
+    public func generateRandom(_ r: GenerateRandomRequest, caller: Principal) async throws -> GenerateRandomResponse {
+        let count = try Validate.required(r.numberOfBytes, "NumberOfBytes")
+        try Validate.range(count, "NumberOfBytes", 1...1024)
+        if r.customKeyStoreId != nil { throw KMSError.unsupported("Custom key stores are not supported.") }
+        let bytes = try await pool.withSession { try $0.generateRandom(count: count) }
+        return GenerateRandomResponse(plaintext: Data(bytes))
+    }
+}

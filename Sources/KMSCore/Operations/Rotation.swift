@@ -1,0 +1,149 @@
+import Foundation
+
+public struct EnableKeyRotationRequest: Codable, Sendable {
+    public var keyId: String?
+    public var rotationPeriodInDays: Int?
+    public init(keyId: String?, rotationPeriodInDays: Int? = nil) {
+        self.keyId = keyId
+        self.rotationPeriodInDays = rotationPeriodInDays
+    }
+}
+
+public struct GetKeyRotationStatusResponse: Codable, Sendable {
+    public var keyRotationEnabled: Bool
+    public var keyId: String
+    public var rotationPeriodInDays: Int?
+    public var nextRotationDate: Date?
+}
+
+public struct ListKeyRotationsRequest: Codable, Sendable {
+    public var keyId: String?
+    public var includeKeyMaterial: String?
+    public var limit: Int?
+    public var marker: String?
+    public init(keyId: String?, includeKeyMaterial: String? = nil, limit: Int? = nil, marker: String? = nil) {
+        self.keyId = keyId
+        self.includeKeyMaterial = includeKeyMaterial
+        self.limit = limit
+        self.marker = marker
+    }
+}
+
+public struct RotationsListEntry: Codable, Sendable, Hashable {
+    public var keyId: String
+    public var keyMaterialId: String
+    public var keyMaterialState: String
+    public var rotationDate: Date
+    public var rotationType: RotationType?
+}
+
+public struct ListKeyRotationsResponse: Codable, Sendable {
+    public var rotations: [RotationsListEntry]
+    public var nextMarker: String?
+    public var truncated: Bool
+}
+
+extension KMSEngine {
+    private func checkRotatable(_ key: KeyRecord) throws {
+        guard key.keySpec.supportsRotation else {
+            throw KMSError.unsupported("\(arn(key)) is a \(key.keySpec.rawValue) key; only SYMMETRIC_DEFAULT keys rotate.")
+        }
+        guard key.origin == .awsKMS else {
+            throw KMSError.unsupported("\(arn(key)) has imported key material, which p11kms does not rotate.")
+        }
+    }
+
+    public func enableKeyRotation(_ r: EnableKeyRotationRequest, caller: Principal) async throws -> EmptyResponse {
+        let days = r.rotationPeriodInDays ?? 365
+        try Validate.range(days, "RotationPeriodInDays", 90...2560)
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .enableKeyRotation)
+        try checkRotatable(key)
+        key.rotationEnabled = true
+        key.rotationPeriodInDays = days
+        key.nextRotationDate = clock.now.addingTimeInterval(Double(days) * 86_400)
+        try await store.update(key)
+        return EmptyResponse()
+    }
+
+    public func disableKeyRotation(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .disableKeyRotation)
+        try checkRotatable(key)
+        key.rotationEnabled = false
+        key.nextRotationDate = nil
+        try await store.update(key)
+        return EmptyResponse()
+    }
+
+    public func getKeyRotationStatus(_ r: KeyIdRequest, caller: Principal) async throws -> GetKeyRotationStatusResponse {
+        let key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .getKeyRotationStatus)
+        try checkRotatable(key)
+        return GetKeyRotationStatusResponse(keyRotationEnabled: key.rotationEnabled, keyId: arn(key),
+                                            rotationPeriodInDays: key.rotationEnabled ? key.rotationPeriodInDays : nil,
+                                            nextRotationDate: key.rotationEnabled ? key.nextRotationDate : nil)
+    }
+
+    public func rotateKeyOnDemand(_ r: KeyIdRequest, caller: Principal) async throws -> KeyIdResponse {
+        let key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .rotateKeyOnDemand)
+        try checkRotatable(key)
+        try await rotate(keyID: key.keyID, type: .onDemand)
+        return KeyIdResponse(keyId: arn(key))
+    }
+
+    public func listKeyRotations(_ r: ListKeyRotationsRequest, caller: Principal) async throws -> ListKeyRotationsResponse {
+        let limit = try Validate.limit(r.limit)
+        try Validate.marker(r.marker)
+        let includeAll: Bool
+        switch r.includeKeyMaterial {
+        case nil, "ROTATIONS_ONLY": includeAll = false
+        case "ALL_KEY_MATERIAL": includeAll = true
+        case let other?: throw KMSError.validation("IncludeKeyMaterial must be ALL_KEY_MATERIAL or ROTATIONS_ONLY, not \(other).")
+        }
+        let key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .listKeyRotations)
+        try checkRotatable(key)
+        var versions = try await store.versions(keyID: key.keyID).sorted { $0.version < $1.version }
+        if !includeAll { versions.removeAll { $0.rotationType == nil } }
+        if let marker = r.marker {
+            guard let after = UInt32(marker) else { throw KMSError(.invalidMarker, "Marker is not one this service returned.") }
+            versions.removeAll { $0.version <= after }
+        }
+        let shown = versions.prefix(limit)
+        let truncated = versions.count > limit
+        return ListKeyRotationsResponse(
+            rotations: shown.map {
+                RotationsListEntry(keyId: key.keyID, keyMaterialId: $0.keyMaterialID,
+                                   keyMaterialState: $0.version == key.currentVersion ? "CURRENT" : "NON_CURRENT",
+                                   rotationDate: $0.createdAt, rotationType: $0.rotationType)
+            },
+            nextMarker: truncated ? shown.last.map { String($0.version) } : nil, truncated: truncated)
+    }
+
+    /// Adds a version and makes it current. The HSM step comes first; if the
+    /// metadata commit fails the new material is destroyed again, and a crash
+    /// in between leaves an orphan that start-up reconciliation removes.
+    func rotate(keyID: String, type: RotationType) async throws {
+        try await rotationLock.withLock {
+            guard var key = try await store.key(id: keyID), let current = key.currentVersion else {
+                throw KMSError.notFound("Key \(keyID) does not exist.")
+            }
+            let now = clock.now
+            let version = try await vault.createVersion(keyID: keyID, version: current + 1, spec: key.keySpec,
+                                                        usage: key.keyUsage, rotationType: type, now: now)
+            key.currentVersion = current + 1
+            if type == .automatic, key.rotationEnabled, let days = key.rotationPeriodInDays {
+                key.nextRotationDate = now.addingTimeInterval(Double(days) * 86_400)
+            }
+            do {
+                try faults.commitPoint(.rotateKeyOnDemand)
+                try await store.add(version, updating: key)
+            } catch let error where !(error is SimulatedCrash) {
+                try? await vault.destroy(version)
+                throw error
+            }
+        }
+    }
+}

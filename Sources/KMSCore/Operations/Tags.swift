@@ -1,0 +1,81 @@
+public struct TagResourceRequest: Codable, Sendable {
+    public var keyId: String?
+    public var tags: [Tag]?
+    public init(keyId: String?, tags: [Tag]?) {
+        self.keyId = keyId
+        self.tags = tags
+    }
+}
+
+public struct UntagResourceRequest: Codable, Sendable {
+    public var keyId: String?
+    public var tagKeys: [String]?
+    public init(keyId: String?, tagKeys: [String]?) {
+        self.keyId = keyId
+        self.tagKeys = tagKeys
+    }
+}
+
+public struct ListResourceTagsRequest: Codable, Sendable {
+    public var keyId: String?
+    public var limit: Int?
+    public var marker: String?
+    public init(keyId: String?, limit: Int? = nil, marker: String? = nil) {
+        self.keyId = keyId
+        self.limit = limit
+        self.marker = marker
+    }
+}
+
+public struct ListResourceTagsResponse: Codable, Sendable {
+    public var tags: [Tag]
+    public var nextMarker: String?
+    public var truncated: Bool
+}
+
+extension KMSEngine {
+    public func tagResource(_ r: TagResourceRequest, caller: Principal) async throws -> EmptyResponse {
+        let tags = try Validate.required(r.tags, "Tags")
+        try Validate.tags(tags)
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .tagResource)
+        for tag in tags {
+            if let i = key.tags.firstIndex(where: { $0.tagKey == tag.tagKey }) {
+                key.tags[i].tagValue = tag.tagValue
+            } else {
+                key.tags.append(tag)
+            }
+        }
+        guard key.tags.count <= Validate.maximumTagsPerKey else {
+            throw KMSError(.limitExceeded, "A key may have at most \(Validate.maximumTagsPerKey) tags.")
+        }
+        try await store.update(key)
+        return EmptyResponse()
+    }
+
+    public func untagResource(_ r: UntagResourceRequest, caller: Principal) async throws -> EmptyResponse {
+        let keys = try Validate.required(r.tagKeys, "TagKeys")
+        for k in keys { try Validate.length(k, "TagKeys", max: 128) }
+        var key = try await resolveKey(r.keyId, allowAlias: false)
+        try checkState(key, for: .untagResource)
+        key.tags.removeAll { keys.contains($0.tagKey) }
+        try await store.update(key)
+        return EmptyResponse()
+    }
+
+    public func listResourceTags(_ r: ListResourceTagsRequest, caller: Principal) async throws -> ListResourceTagsResponse {
+        let limit = try Validate.limit(r.limit)
+        try Validate.marker(r.marker)
+        let key = try await resolveKey(r.keyId, allowAlias: false)
+        var start = 0
+        if let marker = r.marker {
+            guard let i = key.tags.firstIndex(where: { $0.tagKey == marker }) else {
+                throw KMSError(.invalidMarker, "Marker is not one this service returned.")
+            }
+            start = i + 1
+        }
+        let shown = Array(key.tags[start...].prefix(limit))
+        let truncated = start + shown.count < key.tags.count
+        return ListResourceTagsResponse(tags: shown, nextMarker: truncated ? shown.last?.tagKey : nil, truncated: truncated)
+    }
+}

@@ -1,0 +1,49 @@
+/// Where key metadata, versions, aliases and import parameters live
+/// (DESIGN.md §7). Every method is atomic: a multi-row change either lands
+/// whole or not at all. Listing is by key id (or alias name), in byte order,
+/// which is what paging markers refer to.
+public protocol MetadataStore: Sendable {
+    // Keys.
+    func key(id: String) async throws -> KeyRecord?
+    /// Keys with id greater than `after` (all when nil), in id order, at most `limit`.
+    func keys(after: String?, limit: Int) async throws -> [KeyRecord]
+    /// Inserts a key and its first version (nil for keys awaiting import).
+    func insert(_ key: KeyRecord, version: VersionRecord?) async throws
+    /// Replaces a key's row. Throws `MetadataStoreError.notFound` if it is gone.
+    func update(_ key: KeyRecord) async throws
+    /// Removes a key with its versions, aliases and import parameters.
+    func deleteKey(id: String) async throws
+
+    // Versions.
+    func versions(keyID: String) async throws -> [VersionRecord]
+    func version(keyID: String, version: UInt32) async throws -> VersionRecord?
+    /// Adds a version and updates the key row in one transaction (rotation, import).
+    func add(_ version: VersionRecord, updating key: KeyRecord) async throws
+    /// Removes every version of a key and updates the key row in one transaction.
+    func deleteVersions(keyID: String, updating key: KeyRecord) async throws
+    /// Raises a version's reserved encryption count to `reserved` (never lowers it).
+    func reserveEncryptions(keyID: String, version: UInt32, reserved: UInt64) async throws
+    /// Every version of every key (start-up reconciliation).
+    func allVersions() async throws -> [VersionRecord]
+
+    // Aliases.
+    func alias(name: String) async throws -> AliasRecord?
+    /// Aliases with name greater than `after`, in name order, optionally of one key.
+    func aliases(keyID: String?, after: String?, limit: Int) async throws -> [AliasRecord]
+    /// Throws `MetadataStoreError.alreadyExists` if the name is taken.
+    func insert(_ alias: AliasRecord) async throws
+    func update(_ alias: AliasRecord) async throws
+    func deleteAlias(name: String) async throws
+
+    // Import parameters.
+    func importParameters(keyID: String) async throws -> ImportParametersRecord?
+    /// Replaces any earlier parameters of the same key.
+    func put(_ parameters: ImportParametersRecord) async throws
+    func deleteImportParameters(keyID: String) async throws
+    func allImportParameters() async throws -> [ImportParametersRecord]
+}
+
+public enum MetadataStoreError: Error, Hashable, Sendable {
+    case notFound
+    case alreadyExists
+}
