@@ -15,7 +15,9 @@ let package = Package(
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "SoftHSMTestSupport", targets: ["SoftHSMTestSupport"]),
         .library(name: "KMSCore", targets: ["KMSCore"]),
+        .library(name: "KMSServer", targets: ["KMSServer"]),
         .executable(name: "p11kms", targets: ["p11kms"]),
+        .executable(name: "p11kmsd", targets: ["p11kmsd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -23,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -56,6 +60,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KMSServer",
+            dependencies: [
+                "KMSCore",
+                "PKCS11",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "p11kmsd",
+            dependencies: [
+                "KMSServer",
+                "KMSCore",
+                "PKCS11",
+                "SoftHSMTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SoftHSMTestSupport",
             dependencies: ["PKCS11"],
             swiftSettings: swiftSettings
@@ -77,6 +106,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KMSServerTests",
+            dependencies: ["KMSServer", "KMSCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "KMSCore",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -108,6 +108,12 @@ public final class SessionPool: Sendable {
         }
     }
 
+    /// Runs a blocking PKCS#11 call that needs no session (slot and token
+    /// info) on the pool's threads.
+    public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threads.runIfActive(body)
+    }
+
     /// Closes every session and stops the threads. Borrowers still running
     /// finish first only if the caller awaited them; call this last.
     public func shutdown() async throws {

@@ -181,18 +181,22 @@ final class KeyVault: Sendable {
 
     static func unwrapTemplate(spec: KeySpec, usage: KeyUsageType) -> [Attribute] {
         let uses = usage.pkcs11Usage(asymmetric: spec.isAsymmetric)
-        let flags: [Attribute] = [
-            Attribute(.encrypt, bool: uses.contains(.encrypt) && !spec.isAsymmetric),
-            Attribute(.decrypt, bool: uses.contains(.decrypt)),
-            Attribute(.sign, bool: uses.contains(.sign)),
-            Attribute(.verify, bool: uses.contains(.verify) && !spec.isAsymmetric),
-        ]
         let common: [Attribute] = [.token(false), .private(true), .sensitive(true), .extractable(false)]
         switch spec.material {
         case .secret(_, let keyType):
-            return [.class(.secretKey), .keyType(keyType)] + common + flags
+            return [.class(.secretKey), .keyType(keyType)] + common + [
+                Attribute(.encrypt, bool: uses.contains(.encrypt)),
+                Attribute(.decrypt, bool: uses.contains(.decrypt)),
+                Attribute(.sign, bool: uses.contains(.sign)),
+                Attribute(.verify, bool: uses.contains(.verify)),
+            ]
         case .pair(_, let keyType):
-            return [.class(.privateKey), .keyType(keyType)] + common + flags
+            // A private key has no CKA_ENCRYPT or CKA_VERIFY: naming them in
+            // the template is CKR_ATTRIBUTE_TYPE_INVALID (SoftHSM2).
+            return [.class(.privateKey), .keyType(keyType)] + common + [
+                Attribute(.decrypt, bool: uses.contains(.decrypt)),
+                Attribute(.sign, bool: uses.contains(.sign)),
+            ]
         }
     }
 

@@ -47,6 +47,9 @@ public struct KMSError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let tag = Name(rawValue: "TagException")
         public static let unsupportedOperation = Name(rawValue: "UnsupportedOperationException")
         public static let validation = Name(rawValue: "ValidationException")
+        /// The body is not the JSON the operation takes.
+        public static let serialization = Name(rawValue: "SerializationException")
+        public static let unknownOperation = Name(rawValue: "UnknownOperationException")
     }
 
     public static func notFound(_ m: String) -> KMSError { .init(.notFound, m) }

@@ -172,6 +172,7 @@ extension KMSEngine {
         let template = importTemplate(spec: spec, usage: key.keyUsage, mode: mode)
         let algorithm = parameters.wrappingAlgorithm
         let wrap = profile.rfc5649KeyWrap.map { Mechanism($0) }
+        let rfc3394 = profile.supports(.aesKeyWrap)
         let modulusBytes = parameters.wrappingKeySpec.bits / 8
         let objectID = parameters.objectID
         let result: (ObjectHandle, [UInt8])? = try await pool.withSession { s in
@@ -199,7 +200,8 @@ extension KMSEngine {
             } catch {
                 return nil
             }
-            guard let length = try? s.ulongAttribute(.valueLength, of: handle), Self.importLengthOK(Int(length), spec) else {
+            guard let lengths = Self.unwrappedLength(s, handle, rfc5649: wrap, rfc3394: rfc3394),
+                  Self.importLengthOK(lengths.lowerBound, spec), Self.importLengthOK(lengths.upperBound, spec) else {
                 try? s.destroyObject(handle)
                 throw KMSError(.incorrectKeyMaterial, "The key material has the wrong length for \(spec.rawValue).")
             }
@@ -218,6 +220,27 @@ extension KMSEngine {
         return result
     }
 
+    /// The byte lengths an unwrapped secret key may have. Tokens should report
+    /// CKA_VALUE_LEN, but SoftHSM2 leaves it 0 on unwrapped keys; then it is
+    /// measured inside the HSM by wrapping the (still extractable) key under a
+    /// throwaway AES key: RFC 5649's output is 8 + the length rounded up to a
+    /// multiple of 8, and RFC 3394 (no padding) succeeds only on a multiple of 8.
+    static func unwrappedLength(_ s: Session, _ key: ObjectHandle, rfc5649: Mechanism?,
+                                rfc3394: Bool) -> ClosedRange<Int>? {
+        if let reported = try? s.ulongAttribute(.valueLength, of: key), reported > 0 {
+            return Int(reported)...Int(reported)
+        }
+        guard let rfc5649, let ephemeral = try? s.generateKey(.aes(bits: 256), KeyOptions(usage: [.wrap])) else {
+            return nil
+        }
+        defer { try? s.destroyObject(ephemeral) }
+        guard let padded = try? s.wrapKey(key, with: ephemeral, mechanism: rfc5649), padded.count >= 16 else { return nil }
+        let rounded = padded.count - 8
+        guard rfc3394 else { return (rounded - 7)...rounded }
+        if (try? s.wrapKey(key, with: ephemeral, mechanism: Mechanism(.aesKeyWrap))) != nil { return rounded...rounded }
+        return (rounded - 7)...(rounded - 1)
+    }
+
     static func importLengthOK(_ bytes: Int, _ spec: KeySpec) -> Bool {
         switch spec {
         case .symmetricDefault: bytes == 32
@@ -232,7 +255,9 @@ extension KMSEngine {
     private func importTemplate(spec: KeySpec, usage: KeyUsageType, mode: KeyStorageMode) -> [Attribute] {
         var template = KeyVault.unwrapTemplate(spec: spec, usage: usage)
         template.removeAll { [.token, .extractable].contains($0.type) }
-        template += [.token(mode == .token), .extractable(mode == .wrapped)]
+        // Extractable until its length is measured (and, in wrapped mode, it is
+        // wrapped under the domain key); token objects are locked before use.
+        template += [.token(mode == .token), .extractable(true)]
         if spec == .symmetricDefault {
             // The key check value is an ECB encryption of a zero block.
             template.removeAll { $0.type == .encrypt }
@@ -250,7 +275,12 @@ extension KMSEngine {
         let wrap = try? profile.rfc5649WrapMechanism()
         let blob: [UInt8]? = try await pool.withSession { s in
             if mode == .token {
-                try s.setAttributes([.label(label), .id(objectID)], of: handle)
+                do {
+                    try s.setAttributes([.label(label), .id(objectID), .extractable(false)], of: handle)
+                } catch {
+                    try? s.destroyObject(handle)
+                    throw error
+                }
                 return nil
             }
             guard let wrap, let domain = try s.findObjects([.class(.secretKey), .token(true),

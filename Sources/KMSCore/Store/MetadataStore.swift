@@ -41,9 +41,20 @@ public protocol MetadataStore: Sendable {
     func put(_ parameters: ImportParametersRecord) async throws
     func deleteImportParameters(keyID: String) async throws
     func allImportParameters() async throws -> [ImportParametersRecord]
+
+    // Health.
+    /// Throws unless a write transaction can start now; changes nothing.
+    func checkWritable() async throws
 }
 
 public enum MetadataStoreError: Error, Hashable, Sendable {
     case notFound
     case alreadyExists
+}
+
+extension MetadataStore {
+    /// Whether a write transaction can be started now (health checks).
+    public func isWritable() async -> Bool {
+        (try? await checkWritable()) != nil
+    }
 }

@@ -198,6 +198,14 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    /// Takes the write lock (`BEGIN IMMEDIATE`) and rolls back: fails when
+    /// the file or its directory cannot be written, changes nothing.
+    public func checkWritable() async throws {
+        try await database.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) { .rollback }
+        }
+    }
+
     // MARK: Plumbing
 
     /// One write transaction, with SQLite's constraint failures turned into

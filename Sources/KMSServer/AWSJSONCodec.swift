@@ -1,0 +1,93 @@
+import Foundation
+import KMSCore
+
+/// The AWS JSON 1.1 body codec: member names in PascalCase on the wire
+/// (`KeyId`, `EncryptionContext`) and lowerCamel in Swift, blobs as base64,
+/// timestamps as epoch seconds. Map keys (encryption context) pass unchanged.
+public enum AWSJSONCodec {
+    /// Members whose wire name is not the property name with its first letter raised.
+    private static let wireNames = ["awsAccountId": "AWSAccountId"]
+    private static let propertyNames = Dictionary(uniqueKeysWithValues: wireNames.map { ($1, $0) })
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) {
+            self.stringValue = String(intValue)
+            self.intValue = intValue
+        }
+    }
+
+    public static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        decoder.dataDecodingStrategy = .base64
+        decoder.keyDecodingStrategy = .custom { path in
+            let wire = path.last!.stringValue
+            if let property = propertyNames[wire] { return Key(stringValue: property) }
+            return Key(stringValue: wire.prefix(1).lowercased() + wire.dropFirst())
+        }
+        return decoder
+    }
+
+    public static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.dataEncodingStrategy = .base64
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .custom { path in
+            let property = path.last!.stringValue
+            if let wire = wireNames[property] { return Key(stringValue: wire) }
+            return Key(stringValue: property.prefix(1).uppercased() + property.dropFirst())
+        }
+        return encoder
+    }
+
+    /// Decodes a request body. An empty body is `{}`. Errors are AWS's:
+    /// `SerializationException` for a body that is not a JSON object of the
+    /// right shape, `ValidationException` naming the member for a bad value.
+    public static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
+        let data = body.isEmpty ? Data("{}".utf8) : body
+        guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) is [String: Any] else {
+            throw KMSError(.serialization, "The request body must be a JSON object.")
+        }
+        do {
+            return try makeDecoder().decode(T.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw KMSError(.serialization, "\(member(context.codingPath)) has the wrong JSON type.")
+        } catch let DecodingError.dataCorrupted(context) {
+            let name = member(context.codingPath)
+            if context.underlyingError != nil || context.codingPath.isEmpty {
+                throw KMSError(.serialization, "The request body is not valid JSON.")
+            }
+            throw KMSError.validation("\(name) has a value that is not allowed (an unknown enum value, or invalid base64).")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw KMSError(.serialization, "\(member(context.codingPath)) must not be null.")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw KMSError.validation("\(member(context.codingPath + [key])) is required.")
+        } catch {
+            throw KMSError(.serialization, "The request body could not be read.")
+        }
+    }
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        if value is EmptyResponse { return Data("{}".utf8) }
+        return try makeEncoder().encode(value)
+    }
+
+    /// `{"__type": "<Exception>", "message": "..."}`
+    public static func errorBody(_ error: KMSError) -> Data {
+        let object = ["__type": error.name.rawValue, "message": error.message]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+
+    private static func member(_ path: [any CodingKey]) -> String {
+        let names = path.map { key -> String in
+            if let i = key.intValue { return "[\(i)]" }
+            let s = key.stringValue
+            return wireNames[s] ?? s.prefix(1).uppercased() + s.dropFirst()
+        }
+        return names.isEmpty ? "The body" : names.joined(separator: ".")
+    }
+}

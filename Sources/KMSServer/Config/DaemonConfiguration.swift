@@ -1,0 +1,153 @@
+import Foundation
+import KMSCore
+
+/// `p11kmsd --config FILE`: the production configuration (TOML). Every key
+/// is documented in the README; unknown keys are errors, so a typo never
+/// silently falls back to a default.
+public struct DaemonConfiguration: Sendable {
+    public enum TokenSelector: Sendable, Equatable {
+        case label(String), serial(String), slot(UInt)
+    }
+
+    public enum PINSource: Sendable, Equatable {
+        /// A file readable only by the daemon's user.
+        case file(String)
+        /// An environment variable.
+        case environment(String)
+        /// `$CREDENTIALS_DIRECTORY/<name>` (systemd `LoadCredential=`).
+        case credential(String)
+    }
+
+    public var module: String
+    public var token: TokenSelector
+    public var pin: PINSource
+    public var poolSize: Int = 8
+    public var stateDirectory: String
+    public var server: ServerConfiguration
+    public var keyStorage: KeyStorageMode = .wrapped
+    public var cacheSize: Int = 1000
+    public var arn = ARNFormat()
+    public var logLevel: String = "info"
+    public var schedulerIntervalSeconds: Int = 60
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(module: String, token: TokenSelector, pin: PINSource, stateDirectory: String, server: ServerConfiguration) {
+        self.module = module
+        self.token = token
+        self.pin = pin
+        self.stateDirectory = stateDirectory
+        self.server = server
+    }
+
+    public static func load(path: String) throws -> DaemonConfiguration {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Invalid(description: "cannot read \(path): \(error.localizedDescription)")
+        }
+        do { return try parse(text) } catch let e as TOMLSubset.ParseError {
+            throw Invalid(description: "\(path): \(e)")
+        } catch let e as Invalid {
+            throw Invalid(description: "\(path): \(e.description)")
+        }
+    }
+
+    static let allowed: [String: Set<String>] = [
+        "": ["state_directory", "log_level", "scheduler_interval_seconds"],
+        "hsm": ["module", "token_label", "token_serial", "slot_id", "pin_file", "pin_env", "pin_credential", "pool_size"],
+        "keys": ["storage", "cache_size"],
+        "server": ["socket", "socket_group", "max_body_bytes", "max_header_bytes", "max_connections",
+                   "idle_timeout_seconds", "request_timeout_seconds"],
+        "arn": ["partition", "region", "account"],
+    ]
+
+    public static func parse(_ text: String) throws -> DaemonConfiguration {
+        let tables = try TOMLSubset.parse(text)
+        for (table, keys) in tables {
+            guard let known = allowed[table] else { throw Invalid(description: "unknown table [\(table)]") }
+            for key in keys.keys where !known.contains(key) {
+                throw Invalid(description: "unknown key \(table.isEmpty ? "" : table + ".")\(key)")
+            }
+        }
+        let root = tables[""] ?? [:], hsm = tables["hsm"] ?? [:], keys = tables["keys"] ?? [:]
+        let server = tables["server"] ?? [:], arn = tables["arn"] ?? [:]
+
+        let module = try string(hsm, "hsm.module", "module") ?? "/usr/lib/softhsm/libsofthsm2.so"
+        let selectors: [TokenSelector] = [
+            try string(hsm, "hsm.token_label", "token_label").map(TokenSelector.label),
+            try string(hsm, "hsm.token_serial", "token_serial").map(TokenSelector.serial),
+            try int(hsm, "hsm.slot_id", "slot_id").map { TokenSelector.slot(UInt($0)) },
+        ].compactMap { $0 }
+        guard selectors.count == 1 else {
+            throw Invalid(description: "give exactly one of hsm.token_label, hsm.token_serial and hsm.slot_id")
+        }
+        let pins: [PINSource] = [
+            try string(hsm, "hsm.pin_file", "pin_file").map(PINSource.file),
+            try string(hsm, "hsm.pin_env", "pin_env").map(PINSource.environment),
+            try string(hsm, "hsm.pin_credential", "pin_credential").map(PINSource.credential),
+        ].compactMap { $0 }
+        guard pins.count == 1 else {
+            throw Invalid(description: "give exactly one of hsm.pin_file, hsm.pin_env and hsm.pin_credential "
+                          + "(a PIN itself never goes in the config)")
+        }
+        var serverConfig = ServerConfiguration(socketPath: try string(server, "server.socket", "socket") ?? "/run/p11kms/p11kms.sock",
+                                               socketGroup: try string(server, "server.socket_group", "socket_group"))
+        if let n = try int(server, "server.max_body_bytes", "max_body_bytes") { serverConfig.maxBodyBytes = try positive(n, "server.max_body_bytes") }
+        if let n = try int(server, "server.max_header_bytes", "max_header_bytes") { serverConfig.maxHeaderBytes = try positive(n, "server.max_header_bytes") }
+        if let n = try int(server, "server.max_connections", "max_connections") { serverConfig.maxConnections = try positive(n, "server.max_connections") }
+        if let n = try int(server, "server.idle_timeout_seconds", "idle_timeout_seconds") {
+            serverConfig.idleTimeout = .seconds(Int64(try positive(n, "server.idle_timeout_seconds")))
+        }
+        if let n = try int(server, "server.request_timeout_seconds", "request_timeout_seconds") {
+            serverConfig.requestTimeout = .seconds(Int64(try positive(n, "server.request_timeout_seconds")))
+        }
+        let stateDirectory = try string(root, "state_directory", "state_directory") ?? "/var/lib/p11kms"
+        serverConfig.stateDirectory = stateDirectory
+
+        var config = DaemonConfiguration(module: module, token: selectors[0], pin: pins[0], stateDirectory: stateDirectory,
+                                         server: serverConfig)
+        if let n = try int(hsm, "hsm.pool_size", "pool_size") { config.poolSize = try positive(n, "hsm.pool_size") }
+        if let s = try string(keys, "keys.storage", "storage") {
+            guard let mode = KeyStorageMode(rawValue: s) else {
+                throw Invalid(description: "keys.storage must be \"wrapped\" or \"token\", not \"\(s)\"")
+            }
+            config.keyStorage = mode
+        }
+        if let n = try int(keys, "keys.cache_size", "cache_size") { config.cacheSize = try positive(n, "keys.cache_size") }
+        config.arn = ARNFormat(partition: try string(arn, "arn.partition", "partition") ?? "aws",
+                               region: try string(arn, "arn.region", "region") ?? "local",
+                               account: try string(arn, "arn.account", "account") ?? "000000000000")
+        guard config.arn.account.count == 12, config.arn.account.allSatisfy(\.isNumber) else {
+            throw Invalid(description: "arn.account must be 12 digits, as AWS account ids are")
+        }
+        if let level = try string(root, "log_level", "log_level") {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw Invalid(description: "log_level \(level) is not a swift-log level")
+            }
+            config.logLevel = level
+        }
+        if let n = try int(root, "scheduler_interval_seconds", "scheduler_interval_seconds") {
+            config.schedulerIntervalSeconds = try positive(n, "scheduler_interval_seconds")
+        }
+        return config
+    }
+
+    private static func string(_ t: [String: TOMLSubset.Value], _ name: String, _ key: String) throws -> String? {
+        guard let v = t[key] else { return nil }
+        guard case .string(let s) = v else { throw Invalid(description: "\(name) must be a string") }
+        return s
+    }
+
+    private static func int(_ t: [String: TOMLSubset.Value], _ name: String, _ key: String) throws -> Int? {
+        guard let v = t[key] else { return nil }
+        guard case .integer(let n) = v else { throw Invalid(description: "\(name) must be an integer") }
+        return n
+    }
+
+    private static func positive(_ n: Int, _ name: String) throws -> Int {
+        guard n > 0 else { throw Invalid(description: "\(name) must be positive") }
+        return n
+    }
+}

@@ -1,0 +1,98 @@
+import NIOCore
+import NIOHTTP1
+
+/// Per-connection timeouts and draining, as a channel handler after the HTTP
+/// codec. A connection may be idle (no request started) for `idleTimeout`,
+/// and must deliver a whole request within `requestTimeout` once begun; while
+/// the server works on a request no timer runs. A slowloris that stops in the
+/// middle of its headers trips the idle timer (the decoder has seen no head).
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Sent down the pipeline to ask a connection to close when it is idle.
+    struct Drain {}
+
+    private let idleTimeout: TimeAmount
+    private let requestTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    private var receiving = false      // between a request's head and its end
+    private var unanswered = 0         // requests received, response not finished
+    private var draining = false
+
+    init(idleTimeout: TimeAmount, requestTimeout: TimeAmount) {
+        self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context, idleTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context, idleTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            receiving = true
+            arm(context, requestTimeout)
+        case .body:
+            break
+        case .end:
+            receiving = false
+            unanswered += 1
+            disarm()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            unanswered = max(0, unanswered - 1)
+            if unanswered == 0 && !receiving {
+                if draining {
+                    let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                    context.writeAndFlush(data).whenComplete { _ in bound.value.close(promise: nil) }
+                    promise?.succeed(())
+                    return
+                }
+                arm(context, idleTimeout)
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is Drain {
+            draining = true
+            if unanswered == 0 && !receiving { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ amount: TimeAmount) {
+        disarm()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: amount) {
+            let (handler, context) = bound.value
+            guard handler.unanswered == 0 else { return }
+            context.close(promise: nil)
+        }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+}

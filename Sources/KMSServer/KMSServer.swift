@@ -1,0 +1,272 @@
+import Foundation
+import KMSCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The AWS JSON 1.1 protocol over HTTP/1.1 on a Unix-domain socket, in front
+/// of a `KMSEngine`. Each accepted connection is an `NIOAsyncChannel` served
+/// in a discarding task group; errors are caught per connection so one bad
+/// client never takes the server down. Engine work runs on the HSM pool's
+/// threads, never on an event loop.
+public final class KMSServer: Sendable {
+    public let engine: KMSEngine
+    public let configuration: ServerConfiguration
+    private let logger: Logger
+    private let router = OperationRouter()
+    private let metrics = ServerMetrics()
+    private let state = Mutex<State>(State())
+    /// Who may call before key policies exist: the daemon's own uid and root.
+    private let allowedUIDs: Set<UInt32>
+
+    private struct State {
+        var serverChannel: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+    }
+
+    public init(engine: KMSEngine, configuration: ServerConfiguration, logger: Logger) {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+        allowedUIDs = [getuid(), 0]
+    }
+
+    /// Binds the socket and serves until `shutdown()`; returns once every
+    /// connection has finished. `onListening` runs when the socket is ready.
+    public func run(onListening: @Sendable () -> Void = {}) async throws {
+        let path = configuration.socketPath
+        try UnixSocketPath.prepare(path)
+        let guardConfig = (configuration.idleTimeout, configuration.requestTimeout)
+        // The socket file appears with owner-only mode and is opened to the
+        // group only after it has been given to that group.
+        let oldMask = umask(0o177)
+        let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 512)
+                .bind(unixDomainSocketPath: path) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                            withPipeliningAssistance: true, withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(
+                            ConnectionGuard(idleTimeout: guardConfig.0, requestTimeout: guardConfig.1))
+                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                            wrappingChannelSynchronously: channel)
+                    }
+                }
+            umask(oldMask)
+        } catch {
+            umask(oldMask)
+            throw error
+        }
+        try UnixSocketPath.secure(path, group: configuration.socketGroup)
+        let alreadyStopping = state.withLock { s -> Bool in
+            s.serverChannel = server.channel
+            return s.shuttingDown
+        }
+        if alreadyStopping { server.channel.close(promise: nil) }
+        onListening()
+
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    let admitted = state.withLock { s -> Bool in
+                        guard !s.shuttingDown, s.connections.count < configuration.maxConnections else { return false }
+                        s.connections[ObjectIdentifier(connection.channel)] = connection.channel
+                        return true
+                    }
+                    guard admitted else {
+                        logger.warning("connection refused: \(configuration.maxConnections) connections open or shutting down")
+                        connection.channel.close(promise: nil)
+                        continue
+                    }
+                    group.addTask { await self.serve(connection) }
+                }
+            }
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Stops accepting, lets requests in flight finish, closes idle
+    /// connections; `run()` returns when the last connection is closed.
+    public func shutdown() {
+        let (server, connections) = state.withLock { s -> ((any Channel)?, [any Channel]) in
+            s.shuttingDown = true
+            return (s.serverChannel, Array(s.connections.values))
+        }
+        server?.close(promise: nil)
+        for channel in connections {
+            channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.Drain())
+        }
+    }
+
+    // MARK: One connection
+
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        let channel = connection.channel
+        defer { _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) } }
+        // A connection accepted while draining started is drained too.
+        if state.withLock({ $0.shuttingDown }) { channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.Drain()) }
+        let principal = try? await PeerCredentials.principal(of: channel)
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body = ByteBuffer()
+                for try await part in inbound {
+                    switch part {
+                    case .head(let h):
+                        head = h
+                        body.clear()
+                        if let refusal = self.checkHead(h) {
+                            try await self.write(refusal, to: outbound, keepAlive: false)
+                            return
+                        }
+                    case .body(var chunk):
+                        guard body.readableBytes + chunk.readableBytes <= configuration.maxBodyBytes else {
+                            try await self.write(self.tooLarge(), to: outbound, keepAlive: false)
+                            return
+                        }
+                        body.writeBuffer(&chunk)
+                    case .end:
+                        guard let h = head else { continue }
+                        head = nil
+                        let draining = state.withLock { $0.shuttingDown }
+                        let response = await self.respond(to: h, body: Data(body.readableBytesView), principal: principal)
+                        let keepAlive = h.isKeepAlive && !draining
+                        try await self.write(response, to: outbound, keepAlive: keepAlive)
+                        if !keepAlive { return }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection ended: \(error)")
+        }
+    }
+
+    struct Response {
+        var status: HTTPResponseStatus
+        var contentType: String
+        var body: Data
+        var requestID = UUID().uuidString.lowercased()
+    }
+
+    private func tooLarge() -> Response {
+        error(KMSError.validation("The request body exceeds \(configuration.maxBodyBytes) bytes."), status: .payloadTooLarge)
+    }
+
+    private func error(_ e: KMSError, status: HTTPResponseStatus? = nil) -> Response {
+        Response(status: status ?? HTTPResponseStatus(statusCode: e.httpStatus), contentType: "application/x-amz-json-1.1",
+                 body: AWSJSONCodec.errorBody(e))
+    }
+
+    /// Refusals decided from the head alone: oversized headers or bodies.
+    private func checkHead(_ h: HTTPRequestHead) -> Response? {
+        let headerBytes = h.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + h.uri.utf8.count
+        if headerBytes > configuration.maxHeaderBytes {
+            return error(KMSError.validation("The request headers exceed \(configuration.maxHeaderBytes) bytes."),
+                         status: .requestHeaderFieldsTooLarge)
+        }
+        if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > configuration.maxBodyBytes {
+            return tooLarge()
+        }
+        return nil
+    }
+
+    private func write(_ r: Response, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+                       keepAlive: Bool) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: r.contentType)
+        headers.add(name: "Content-Length", value: String(r.body.count))
+        headers.add(name: "x-amzn-RequestId", value: r.requestID)
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: r.status, headers: headers)))
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: r.body))))
+        try await outbound.write(.end(nil))
+    }
+
+    // MARK: Routing
+
+    private func respond(to h: HTTPRequestHead, body: Data, principal: Principal?) async -> Response {
+        let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
+        switch (h.method, path) {
+        case (.GET, "/health"):
+            return await healthResponse()
+        case (.GET, "/metrics"):
+            return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: Data(metrics.render(engine: engine)))
+        case (.POST, "/"):
+            return await operationResponse(h, body: body, principal: principal)
+        case (_, "/"), (_, "/health"), (_, "/metrics"):
+            return error(KMSError(.unknownOperation, "\(h.method.rawValue) is not allowed on \(path)."), status: .methodNotAllowed)
+        default:
+            return error(KMSError(.unknownOperation, "There is nothing at \(path.prefix(128)); send POST / with X-Amz-Target."),
+                         status: .notFound)
+        }
+    }
+
+    private func operationResponse(_ h: HTTPRequestHead, body: Data, principal: Principal?) async -> Response {
+        let start = ContinuousClock.now
+        let target = h.headers.first(name: "x-amz-target")
+        var opName = "unknown"
+        var response: Response
+        do {
+            let contentType = h.headers.first(name: "content-type") ?? ""
+            guard contentType.lowercased().hasPrefix("application/x-amz-json-1.1")
+                    || contentType.lowercased().hasPrefix("application/x-amz-json-1.0") else {
+                throw KMSError(.serialization, "Content-Type must be application/x-amz-json-1.1, not '\(contentType.prefix(64))'.")
+            }
+            let op = try router.operation(target: target)
+            opName = op.rawValue
+            guard let principal else {
+                throw KMSError(.accessDenied, "The caller's identity could not be read from the socket.")
+            }
+            guard allowedUIDs.contains(principal.uid) else {
+                throw KMSError(.accessDenied, "uid \(principal.uid) may not call this daemon; only its own uid and root may.")
+            }
+            let out = try await router.handle(op, engine: engine, body: body, caller: principal)
+            response = Response(status: .ok, contentType: "application/x-amz-json-1.1", body: out)
+        } catch let e as KMSError {
+            response = error(e)
+        } catch {
+            let internalError = KMSError.internalError("The request failed inside the service; see the daemon log.")
+            response = self.error(internalError)
+            logger.error("internal error in \(opName): \(String(describing: type(of: error)))")
+        }
+        let outcome = response.status == .ok ? "success" : errorName(response.body)
+        metrics.record(operation: opName, outcome: outcome, duration: ContinuousClock.now - start)
+        logger.debug("request", metadata: [
+            "request_id": .string(response.requestID), "operation": .string(opName), "outcome": .string(outcome),
+            "uid": .string(principal.map { String($0.uid) } ?? "?"),
+        ])
+        return response
+    }
+
+    private func errorName(_ body: Data) -> String {
+        ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any])?["__type"] as? String ?? "error"
+    }
+
+    private func healthResponse() async -> Response {
+        let h = await engine.health()
+        var stateWritable: Bool? = nil
+        if let dir = configuration.stateDirectory {
+            let probe = dir + "/.health-\(UUID().uuidString)"
+            stateWritable = FileManager.default.createFile(atPath: probe, contents: Data())
+            try? FileManager.default.removeItem(atPath: probe)
+        }
+        let healthy = h.isHealthy && stateWritable != false
+        var object: [String: Any] = [
+            "status": healthy ? "ok" : "degraded",
+            "token_present": h.tokenPresent, "logged_in": h.loggedIn, "store_writable": h.storeWritable,
+            "sessions": ["open": h.sessionsOpen, "borrowed": h.sessionsBorrowed, "max": h.sessionsMax],
+            "keys_unavailable": h.keysUnavailable,
+        ]
+        if let stateWritable { object["state_directory_writable"] = stateWritable }
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(status: healthy ? .ok : .serviceUnavailable, contentType: "application/json", body: body)
+    }
+}

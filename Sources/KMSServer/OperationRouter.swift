@@ -1,0 +1,80 @@
+import Foundation
+import KMSCore
+
+/// `X-Amz-Target: TrentService.<Operation>` to the engine method, with the
+/// codec on both sides. The server is only this codec in front of the engine.
+public struct OperationRouter: Sendable {
+    public typealias Handler = @Sendable (KMSEngine, Data, Principal) async throws -> Data
+
+    public static let targetPrefix = "TrentService."
+    private let handlers: [KMSOperation: Handler]
+
+    public init() {
+        var h: [KMSOperation: Handler] = [:]
+        func add<Req: Decodable & Sendable, Res: Encodable & Sendable>(
+            _ op: KMSOperation, _ method: @escaping @Sendable (KMSEngine) -> (Req, Principal) async throws -> Res
+        ) {
+            h[op] = { engine, body, caller in
+                let request = try AWSJSONCodec.decode(Req.self, from: body)
+                return try AWSJSONCodec.encode(try await method(engine)(request, caller))
+            }
+        }
+        add(.createKey, KMSEngine.createKey)
+        add(.describeKey, KMSEngine.describeKey)
+        add(.listKeys, KMSEngine.listKeys)
+        add(.updateKeyDescription, KMSEngine.updateKeyDescription)
+        add(.enableKey, KMSEngine.enableKey)
+        add(.disableKey, KMSEngine.disableKey)
+        add(.scheduleKeyDeletion, KMSEngine.scheduleKeyDeletion)
+        add(.cancelKeyDeletion, KMSEngine.cancelKeyDeletion)
+        add(.createAlias, KMSEngine.createAlias)
+        add(.updateAlias, KMSEngine.updateAlias)
+        add(.deleteAlias, KMSEngine.deleteAlias)
+        add(.listAliases, KMSEngine.listAliases)
+        add(.tagResource, KMSEngine.tagResource)
+        add(.untagResource, KMSEngine.untagResource)
+        add(.listResourceTags, KMSEngine.listResourceTags)
+        add(.getKeyPolicy, KMSEngine.getKeyPolicy)
+        add(.putKeyPolicy, KMSEngine.putKeyPolicy)
+        add(.listKeyPolicies, KMSEngine.listKeyPolicies)
+        add(.enableKeyRotation, KMSEngine.enableKeyRotation)
+        add(.disableKeyRotation, KMSEngine.disableKeyRotation)
+        add(.getKeyRotationStatus, KMSEngine.getKeyRotationStatus)
+        add(.rotateKeyOnDemand, KMSEngine.rotateKeyOnDemand)
+        add(.listKeyRotations, KMSEngine.listKeyRotations)
+        add(.encrypt, KMSEngine.encrypt as @Sendable (KMSEngine) -> (EncryptRequest, Principal) async throws -> EncryptResponse)
+        add(.decrypt, KMSEngine.decrypt as @Sendable (KMSEngine) -> (DecryptRequest, Principal) async throws -> DecryptResponse)
+        add(.reEncrypt, KMSEngine.reEncrypt)
+        add(.generateDataKey, KMSEngine.generateDataKey)
+        add(.generateDataKeyWithoutPlaintext, KMSEngine.generateDataKeyWithoutPlaintext)
+        add(.generateDataKeyPair, KMSEngine.generateDataKeyPair)
+        add(.generateDataKeyPairWithoutPlaintext, KMSEngine.generateDataKeyPairWithoutPlaintext)
+        add(.getPublicKey, KMSEngine.getPublicKey)
+        add(.sign, KMSEngine.sign)
+        add(.verify, KMSEngine.verify as @Sendable (KMSEngine) -> (VerifyRequest, Principal) async throws -> VerifyResponse)
+        add(.generateMac, KMSEngine.generateMac)
+        add(.verifyMac, KMSEngine.verifyMac)
+        add(.generateRandom, KMSEngine.generateRandom)
+        add(.getParametersForImport, KMSEngine.getParametersForImport)
+        add(.importKeyMaterial, KMSEngine.importKeyMaterial)
+        add(.deleteImportedKeyMaterial, KMSEngine.deleteImportedKeyMaterial)
+        precondition(h.count == KMSOperation.allCases.count, "every operation has a route")
+        handlers = h
+    }
+
+    /// The operation an `X-Amz-Target` header names, or an AWS error.
+    public func operation(target: String?) throws -> KMSOperation {
+        guard let target else {
+            throw KMSError(.unknownOperation, "The X-Amz-Target header is missing; send TrentService.<Operation>.")
+        }
+        guard target.hasPrefix(Self.targetPrefix),
+              let op = KMSOperation(rawValue: String(target.dropFirst(Self.targetPrefix.count))) else {
+            throw KMSError(.unknownOperation, "\(target.prefix(128)) is not an operation of this service.")
+        }
+        return op
+    }
+
+    public func handle(_ op: KMSOperation, engine: KMSEngine, body: Data, caller: Principal) async throws -> Data {
+        try await handlers[op]!(engine, body, caller)
+    }
+}

@@ -1,0 +1,102 @@
+import Dispatch
+import Foundation
+import KMSCore
+import KMSServer
+import Logging
+import PKCS11
+import SoftHSMTestSupport
+
+/// Wires the parts together: module, token, pool, store, engine, server,
+/// scheduler and signals. Owns their lifetimes and shuts them down in order.
+struct Daemon {
+    let configuration: DaemonConfiguration
+    let dev: Bool
+    let logger: Logger
+
+    func run() async throws {
+        let c = configuration
+        try FileManager.default.createDirectory(atPath: c.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let module = try PKCS11Module.load(path: c.module)
+        let token: Token = switch c.token {
+        case .label(let label): try module.token(label: label)
+        case .serial(let serial): try module.token(serial: serial)
+        case .slot(let id): try module.token(slotID: SlotID(rawValue: id))
+        }
+        let pin: PIN = switch c.pin {
+        case .file(let path): try PIN.fromFile(path)
+        case .environment(let name): try PIN.fromEnvironment(name)
+        case .credential(let name): try PIN.fromCredentialsDirectory(name)
+        }
+        let pool = try SessionPool(token: token, pin: pin, configuration: .init(maxSessions: c.poolSize))
+        if dev {
+            _ = try await pool.withSession { try TokenSetup.ensureDomainKey($0) }
+        }
+        let store = try SQLiteMetadataStore(path: c.stateDirectory + "/metadata.sqlite")
+        let engine = try await KMSEngine(
+            pool: pool, store: store,
+            configuration: KMSConfiguration(arn: c.arn, keyStorage: c.keyStorage, cacheCapacity: c.cacheSize))
+        let reconciliation = engine.reconciliation
+        if reconciliation.orphanObjectsDestroyed > 0 || !reconciliation.keysMarkedUnavailable.isEmpty {
+            logger.warning("start-up reconciliation", metadata: [
+                "orphans_destroyed": .stringConvertible(reconciliation.orphanObjectsDestroyed),
+                "keys_unavailable": .string(reconciliation.keysMarkedUnavailable.joined(separator: ",")),
+            ])
+        }
+        logger.info("token ready", metadata: [
+            "token": .string(token.label), "serial": .string(token.serialNumber),
+            "key_storage": .string(c.keyStorage.rawValue), "pool_size": .stringConvertible(pool.maxSessions),
+        ])
+
+        let server = KMSServer(engine: engine, configuration: c.server, logger: logger)
+        let signals = SignalWatcher { signal in
+            logger.notice("signal \(signal): draining requests in flight, then exiting")
+            server.shutdown()
+        }
+        let scheduler = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(c.schedulerIntervalSeconds))
+                if Task.isCancelled { break }
+                do {
+                    let work = try await engine.runScheduledTasks()
+                    if !(work.rotated.isEmpty && work.deleted.isEmpty && work.expiredMaterial.isEmpty) {
+                        logger.info("scheduled work", metadata: [
+                            "rotated": .stringConvertible(work.rotated.count), "deleted": .stringConvertible(work.deleted.count),
+                            "expired_material": .stringConvertible(work.expiredMaterial.count),
+                        ])
+                    }
+                    for failure in work.failures { logger.error("scheduled work failed: \(failure)") }
+                } catch {
+                    logger.error("scheduled work failed: \(error)")
+                }
+            }
+        }
+        try await server.run {
+            // One line on stdout, written at once (not buffered), that scripts wait for.
+            FileHandle.standardOutput.write(Data("p11kmsd: listening on \(c.server.socketPath)\n".utf8))
+        }
+        scheduler.cancel()
+        signals.cancel()
+        try await pool.shutdown()
+        logger.info("stopped")
+    }
+}
+
+/// SIGTERM and SIGINT through Dispatch, so the handler may do real work.
+final class SignalWatcher: @unchecked Sendable {
+    // @unchecked: the sources are created in init and only cancelled after;
+    // DispatchSource itself is thread-safe.
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ handler: @escaping @Sendable (String) -> Void) {
+        sources = [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].map { number, name in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { handler(name) }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}

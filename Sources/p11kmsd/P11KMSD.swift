@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import KMSServer
+import Logging
+
+@main
+struct P11KMSD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "p11kmsd",
+        abstract: "The p11kms daemon: an AWS-KMS-compatible key service on a PKCS#11 HSM, over a Unix socket.",
+        discussion: """
+            Production: p11kmsd --config /etc/p11kms/p11kmsd.toml (see contrib/p11kmsd.toml and the README).
+            Development: p11kmsd --dev [--state-dir DIR] makes (or reuses) a SoftHSM2 token, PINs, the
+            domain key and the metadata store in DIR (default ./.p11kms-dev) and listens on DIR/p11kms.sock.
+            When ready it prints 'p11kmsd: listening on <socket>'. SIGTERM or SIGINT drain requests in
+            flight and exit 0.
+            """)
+
+    @Option(help: ArgumentHelp("Configuration file (TOML).", valueName: "file")) var config: String?
+    @Flag(help: "Run on a SoftHSM2 dev token in --state-dir.") var dev = false
+    @Option(help: ArgumentHelp("Dev state directory.", valueName: "dir")) var stateDir = "./.p11kms-dev"
+    @Option(help: ArgumentHelp("Dev mode key storage: wrapped or token.", valueName: "mode")) var keyStorage: String?
+
+    func validate() throws {
+        guard dev != (config != nil) else {
+            throw ValidationError("give either --config FILE (production) or --dev (development)")
+        }
+        if let keyStorage, !["wrapped", "token"].contains(keyStorage) {
+            throw ValidationError("--key-storage must be wrapped or token")
+        }
+    }
+
+    func run() async throws {
+        let configuration: DaemonConfiguration
+        do {
+            configuration = dev
+                ? try DevSetup.configuration(stateDirectory: stateDir, keyStorage: keyStorage)
+                : try DaemonConfiguration.load(path: config!)
+        } catch {
+            FileHandle.standardError.write(Data("p11kmsd: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["P11KMS_LOG_LEVEL"] ?? configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "p11kmsd")
+        do {
+            try await Daemon(configuration: configuration, dev: dev, logger: logger).run()
+        } catch {
+            logger.critical("p11kmsd stopped: \(error)")
+            FileHandle.standardError.write(Data("p11kmsd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
