@@ -111,14 +111,22 @@ let package = Package(
         ),
         .testTarget(
             name: "KMSServerTests",
-            dependencies: ["KMSServer", "KMSCore"],
+            dependencies: [
+                "KMSServer",
+                "KMSCore",
+                "PKCS11",
+                "SoftHSMTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "KMSCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -20,6 +20,11 @@ struct P11KMSD: AsyncParsableCommand {
     @Flag(help: "Run on a SoftHSM2 dev token in --state-dir.") var dev = false
     @Option(help: ArgumentHelp("Dev state directory.", valueName: "dir")) var stateDir = "./.p11kms-dev"
     @Option(help: ArgumentHelp("Dev mode key storage: wrapped or token.", valueName: "mode")) var keyStorage: String?
+    @Option(help: ArgumentHelp("Dev mode: group given the socket (mode 0660).", valueName: "group")) var socketGroup: String?
+    @Option(help: ArgumentHelp("Dev mode: seconds a connection may idle before it is closed (default 60).", valueName: "s"))
+    var idleTimeout: Int?
+    @Option(help: ArgumentHelp("Dev mode: seconds a client may take to send one request (default 10).", valueName: "s"))
+    var requestTimeout: Int?
 
     func validate() throws {
         guard dev != (config != nil) else {
@@ -28,14 +33,24 @@ struct P11KMSD: AsyncParsableCommand {
         if let keyStorage, !["wrapped", "token"].contains(keyStorage) {
             throw ValidationError("--key-storage must be wrapped or token")
         }
+        if !dev && (keyStorage != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil) {
+            throw ValidationError("--key-storage, --socket-group and the timeouts go with --dev; set them in the config file otherwise")
+        }
+        if let t = idleTimeout ?? requestTimeout, t <= 0 { throw ValidationError("timeouts must be positive") }
     }
 
     func run() async throws {
         let configuration: DaemonConfiguration
         do {
-            configuration = dev
-                ? try DevSetup.configuration(stateDirectory: stateDir, keyStorage: keyStorage)
-                : try DaemonConfiguration.load(path: config!)
+            if dev {
+                var c = try DevSetup.configuration(stateDirectory: stateDir, keyStorage: keyStorage)
+                c.server.socketGroup = socketGroup
+                if let idleTimeout { c.server.idleTimeout = .seconds(Int64(idleTimeout)) }
+                if let requestTimeout { c.server.requestTimeout = .seconds(Int64(requestTimeout)) }
+                configuration = c
+            } else {
+                configuration = try DaemonConfiguration.load(path: config!)
+            }
         } catch {
             FileHandle.standardError.write(Data("p11kmsd: \(error)\n".utf8))
             throw ExitCode(2)

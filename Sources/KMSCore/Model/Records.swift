@@ -59,9 +59,6 @@ public struct Tag: Sendable, Hashable, Codable {
         self.tagKey = tagKey
         self.tagValue = tagValue
     }
-    enum CodingKeys: String, CodingKey {
-        case tagKey = "TagKey", tagValue = "TagValue"
-    }
 }
 
 /// One version of a key's material.

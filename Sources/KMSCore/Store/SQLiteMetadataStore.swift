@@ -520,17 +520,27 @@ private func decodeBytesIfPresent(_ row: Row, _ column: String) throws -> [UInt8
     try row.decode(Data?.self, forColumn: column).map { Array($0) }
 }
 
-/// Tags are a JSON array of `{"TagKey":…,"TagValue":…}`, which keeps their order.
+/// Tags are a JSON array of `{"TagKey":…,"TagValue":…}`, which keeps their
+/// order. The stored shape is spelt out here so that it never changes with
+/// how the API types happen to be encoded.
+private struct StoredTag: Codable {
+    var key: String
+    var value: String
+    enum CodingKeys: String, CodingKey {
+        case key = "TagKey", value = "TagValue"
+    }
+}
+
 private func storedTags(_ tags: [Tag]) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    return String(decoding: try encoder.encode(tags), as: UTF8.self)
+    return String(decoding: try encoder.encode(tags.map { StoredTag(key: $0.tagKey, value: $0.tagValue) }), as: UTF8.self)
 }
 
 private func decodeTags(_ row: Row, _ column: String) throws -> [Tag] {
     let stored = try row.decode(String.self, forColumn: column)
     do {
-        return try JSONDecoder().decode([Tag].self, from: Data(stored.utf8))
+        return try JSONDecoder().decode([StoredTag].self, from: Data(stored.utf8)).map { Tag(tagKey: $0.key, tagValue: $0.value) }
     } catch {
         throw StoredValueError(column: column, value: stored)
     }

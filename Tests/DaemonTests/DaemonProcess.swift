@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `p11kmsd --dev` process on its own state directory (and so its own
+/// SoftHSM2 token), started from the build directory and stopped at the end.
+final class DaemonProcess: @unchecked Sendable {
+    // @unchecked: the Process is only touched by the test that owns this object.
+    let stateDirectory: String
+    let process: Process
+    let socketPath: String
+    private let output: Pipe
+    private let errors: Pipe
+
+    static func binary() throws -> String {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var candidates: [String] = [
+            testBinary.appendingPathComponent("p11kmsd").path,
+            testBinary.deletingLastPathComponent().appendingPathComponent("p11kmsd").path,
+            checkout.appendingPathComponent(".build/debug/p11kmsd").path,
+        ]
+        if let explicit = ProcessInfo.processInfo.environment["P11KMSD"] { candidates.insert(explicit, at: 0) }
+        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw DaemonError("p11kmsd not built; looked in \(candidates)")
+        }
+        return path
+    }
+
+    /// A short state directory: Unix socket paths are limited to 107 bytes.
+    static func makeStateDirectory() -> String {
+        "/tmp/p11kms-d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = []) async throws {
+        self.stateDirectory = stateDirectory
+        socketPath = stateDirectory + "/p11kms.sock"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        process.arguments = ["--dev", "--state-dir", stateDirectory] + arguments
+        // Run from the checkout so softhsm-test.conf is found.
+        process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        output = Pipe()
+        errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        try await waitUntilListening()
+    }
+
+    private func waitUntilListening() async throws {
+        let handle = output.fileHandleForReading
+        let deadline = Date().addingTimeInterval(30)
+        var seen = Data()
+        while Date() < deadline {
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                if !process.isRunning { throw DaemonError("p11kmsd exited early: \(stderrText())") }
+                try await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            seen.append(chunk)
+            if String(decoding: seen, as: UTF8.self).contains("p11kmsd: listening on \(socketPath)") { return }
+        }
+        throw DaemonError("p11kmsd did not print its listening line in time: \(stderrText())")
+    }
+
+    func stderrText() -> String {
+        String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for exit; returns the exit status.
+    func waitForExit(timeout: TimeInterval = 30) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            guard Date() < deadline else { throw DaemonError("p11kmsd did not exit in \(timeout) s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    /// SIGTERM and wait; the daemon must exit 0.
+    @discardableResult
+    func stop() async throws -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        signal(SIGTERM)
+        return try await waitForExit()
+    }
+
+    func removeState() { try? FileManager.default.removeItem(atPath: stateDirectory) }
+
+    func client() throws -> HTTPClient { try HTTPClient(socketPath: socketPath) }
+
+    /// One request on a fresh connection.
+    func call(_ operation: String, _ body: String = "{}") throws -> HTTPClient.Response {
+        let c = try client()
+        defer { c.close() }
+        return try c.operation(operation, body)
+    }
+
+    func callJSON(_ operation: String, _ body: [String: Any]) throws -> (Int, [String: Any]) {
+        let data = try JSONSerialization.data(withJSONObject: body)
+        let r = try call(operation, String(decoding: data, as: UTF8.self))
+        return (r.status, r.json)
+    }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `body` against a fresh daemon, stopping it (and checking it exits 0) afterwards.
+func withDaemon(arguments: [String] = [], _ body: (DaemonProcess) async throws -> Void) async throws {
+    let daemon = try await DaemonProcess(arguments: arguments)
+    defer { daemon.removeState() }
+    do {
+        try await body(daemon)
+    } catch {
+        _ = try? await daemon.stop()
+        throw error
+    }
+    let status = try await daemon.stop()
+    #expect(status == 0, "p11kmsd exits 0 on SIGTERM; stderr: \(daemon.stderrText())")
+}

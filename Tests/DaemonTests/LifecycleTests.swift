@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Daemon lifecycle and callers", .serialized)
+struct LifecycleTests {
+    @Test func socketIsGroupOnlyAndStateIsPrivate() async throws {
+        try await withDaemon { d in
+            var st = stat()
+            #expect(lstat(d.socketPath, &st) == 0)
+            #expect(st.st_mode & S_IFMT == S_IFSOCK && st.st_mode & 0o777 == 0o660)
+            for file in ["user-pin", "so-pin", "metadata.sqlite"] {
+                #expect(stat(d.stateDirectory + "/" + file, &st) == 0 && st.st_mode & 0o077 == 0, "\(file) is owner-only")
+            }
+            // A second daemon on the same state refuses to steal the live socket.
+            let second = Process()
+            second.executableURL = URL(fileURLWithPath: try DaemonProcess.binary())
+            second.arguments = ["--dev", "--state-dir", d.stateDirectory]
+            second.currentDirectoryURL = d.process.currentDirectoryURL
+            second.standardOutput = FileHandle.nullDevice
+            second.standardError = FileHandle.nullDevice
+            try second.run()
+            second.waitUntilExit()
+            #expect(second.terminationStatus != 0)
+            #expect(try d.call("ListKeys").status == 200)
+        }
+    }
+
+    @Test func sigtermDrainsRequestsInFlightAndKeysSurviveARestart() async throws {
+        let state = DaemonProcess.makeStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let daemon = try await DaemonProcess(stateDirectory: state)
+        let existing = try daemon.callJSON("CreateKey", [:]).1["KeyMetadata"] as! [String: Any]
+        let ciphertext = try daemon.callJSON("Encrypt", ["KeyId": existing["KeyId"]!, "Plaintext": Data("kept".utf8).base64EncodedString()])
+            .1["CiphertextBlob"] as! String
+
+        // 50 slow requests (RSA key generation) in flight, each on its own connection.
+        var clients: [HTTPClient] = []
+        for _ in 0..<50 {
+            let c = try daemon.client()
+            try c.send(HTTPClient.request("CreateKey", #"{"KeySpec":"RSA_2048","KeyUsage":"SIGN_VERIFY"}"#))
+            clients.append(c)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        daemon.signal(SIGTERM)
+        var completed = 0
+        for c in clients where (try? c.readResponse())?.status == 200 { completed += 1 }
+        #expect(completed == 50, "every request in flight completes")
+        #expect(try await daemon.waitForExit() == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+
+        let restarted = try await DaemonProcess(stateDirectory: state)
+        let keys = try restarted.callJSON("ListKeys", ["Limit": 100]).1["Keys"] as? [Any]
+        #expect(keys?.count == 51)
+        let (status, plain) = try restarted.callJSON("Decrypt", ["CiphertextBlob": ciphertext])
+        #expect(status == 200 && plain["Plaintext"] as? String == Data("kept".utf8).base64EncodedString())
+        #expect(try await restarted.stop() == 0)
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to run a client as another uid"))
+    func callerWithAnotherUIDIsRefused() async throws {
+        // The socket is given to group nogroup so uid 65534 can reach it at all,
+        // and the state directory is made traversable; the daemon itself must refuse.
+        try await withDaemon(arguments: ["--socket-group", "65534"]) { d in
+            #expect(chmod(d.stateDirectory, 0o711) == 0)
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            curl.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s",
+                              "--unix-socket", d.socketPath, "-H", "X-Amz-Target: TrentService.ListKeys",
+                              "-H", "Content-Type: application/x-amz-json-1.1", "-d", "{}", "-w", "\n%{http_code}",
+                              "http://localhost/"]
+            let out = Pipe()
+            curl.standardOutput = out
+            try curl.run()
+            curl.waitUntilExit()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let lines = text.split(separator: "\n")
+            #expect(lines.last == "400", "\(text)")
+            let body = try JSONSerialization.jsonObject(with: Data(lines.first!.utf8)) as? [String: Any]
+            #expect(body?["__type"] as? String == "AccessDeniedException")
+            #expect((body?["message"] as? String)?.contains("uid 65534") == true)
+            // Root (this process) is still served.
+            #expect(try d.call("ListKeys").status == 200)
+        }
+    }
+}
