@@ -35,12 +35,21 @@ final class DaemonProcess: @unchecked Sendable {
         "/tmp/p11kms-d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 
-    init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = []) async throws {
+    convenience init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = []) async throws {
+        try await self.init(stateDirectory: stateDirectory, socketPath: stateDirectory + "/p11kms.sock",
+                            arguments: ["--dev", "--state-dir", stateDirectory] + arguments)
+    }
+
+    /// A daemon started with any arguments (e.g. `--config FILE`).
+    init(stateDirectory: String, socketPath: String, arguments: [String], environment: [String: String] = [:]) async throws {
         self.stateDirectory = stateDirectory
-        socketPath = stateDirectory + "/p11kms.sock"
+        self.socketPath = socketPath
         process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.binary())
-        process.arguments = ["--dev", "--state-dir", stateDirectory] + arguments
+        process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         // Run from the checkout so softhsm-test.conf is found.
         process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()

@@ -59,6 +59,54 @@ struct LifecycleTests {
         #expect(try await restarted.stop() == 0)
     }
 
+    @Test func productionConfigurationFile() async throws {
+        // A dev run makes the token, its PIN files and the domain key...
+        let state = DaemonProcess.makeStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let dev = try await DaemonProcess(stateDirectory: state)
+        let key = try dev.callJSON("CreateKey", ["Description": "made in dev mode"]).1["KeyMetadata"] as! [String: Any]
+        #expect(try await dev.stop() == 0)
+        // ...then the daemon starts from a config file, as in production.
+        let config = """
+            state_directory = "\(state)"
+            log_level = "warning"
+            [hsm]
+            module = "/usr/lib/softhsm/libsofthsm2.so"
+            token_label = "p11kms-dev"
+            pin_file = "\(state)/user-pin"
+            pool_size = 2
+            [keys]
+            storage = "wrapped"
+            [server]
+            socket = "\(state)/prod.sock"
+            [arn]
+            region = "eu-west-9"
+            account = "123456789012"
+            """
+        try config.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
+        let production = try await DaemonProcess(
+            stateDirectory: state, socketPath: state + "/prod.sock", arguments: ["--config", state + "/p11kmsd.toml"],
+            environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+        let described = try production.callJSON("DescribeKey", ["KeyId": key["KeyId"]!]).1["KeyMetadata"] as? [String: Any]
+        #expect(described?["Description"] as? String == "made in dev mode")
+        #expect(described?["Arn"] as? String == "arn:aws:kms:eu-west-9:123456789012:key/\(key["KeyId"]!)")
+        #expect(try await production.stop() == 0)
+
+        // A PIN file others can read is refused at start-up, naming the fix.
+        #expect(chmod(state + "/user-pin", 0o644) == 0)
+        let refused = Process()
+        refused.executableURL = URL(fileURLWithPath: try DaemonProcess.binary())
+        refused.arguments = ["--config", state + "/p11kmsd.toml"]
+        refused.environment = ProcessInfo.processInfo.environment.merging(["SOFTHSM2_CONF": state + "/softhsm2.conf"]) { $1 }
+        let errors = Pipe()
+        refused.standardError = errors
+        refused.standardOutput = FileHandle.nullDevice
+        try refused.run()
+        refused.waitUntilExit()
+        #expect(refused.terminationStatus != 0)
+        #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("chmod 600"))
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to run a client as another uid"))
     func callerWithAnotherUIDIsRefused() async throws {
         // The socket is given to group nogroup so uid 65534 can reach it at all,
