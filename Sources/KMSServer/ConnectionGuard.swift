@@ -15,6 +15,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sent down the pipeline to ask a connection to close when it is idle.
     struct Drain {}
 
+    /// How long a drained connection that looks idle is kept open in case its
+    /// request is already on the way (sent, but not yet read by us).
+    static let drainGrace: TimeAmount = .milliseconds(500)
+
     private let idleTimeout: TimeAmount
     private let requestTimeout: TimeAmount
     private var timer: Scheduled<Void>?
@@ -70,7 +74,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is Drain {
             draining = true
-            if unanswered == 0 && !receiving { context.close(promise: nil) }
+            if unanswered == 0 && !receiving { arm(context, Self.drainGrace) }
             return
         }
         context.fireUserInboundEventTriggered(event)

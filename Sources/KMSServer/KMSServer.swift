@@ -28,7 +28,13 @@ public final class KMSServer: Sendable {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var shuttingDown = false
+        var lastAccept = ContinuousClock.now
     }
+
+    /// While draining, the listener stays open (its path already unlinked, so
+    /// nobody new can connect) until no connection has been accepted for this
+    /// long: connections already queued in the kernel's backlog are served.
+    static let acceptQuietPeriod: Duration = .milliseconds(300)
 
     public init(engine: KMSEngine, configuration: ServerConfiguration, logger: Logger) {
         self.engine = engine
@@ -43,28 +49,21 @@ public final class KMSServer: Sendable {
         let path = configuration.socketPath
         try UnixSocketPath.prepare(path)
         let guardConfig = (configuration.idleTimeout, configuration.requestTimeout)
-        // The socket file appears with owner-only mode and is opened to the
-        // group only after it has been given to that group.
-        let oldMask = umask(0o177)
-        let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
-        do {
-            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 512)
-                .bind(unixDomainSocketPath: path) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                            withPipeliningAssistance: true, withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(
-                            ConnectionGuard(idleTimeout: guardConfig.0, requestTimeout: guardConfig.1))
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                            wrappingChannelSynchronously: channel)
-                    }
+        // The socket file's first mode comes from the process umask, which
+        // p11kmsd sets to 077 at start (and systemd's UMask= too): it is
+        // owner-only until it has been given to its group and opened to it.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 512)
+            .bind(unixDomainSocketPath: path) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionGuard(idleTimeout: guardConfig.0, requestTimeout: guardConfig.1))
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: channel)
                 }
-            umask(oldMask)
-        } catch {
-            umask(oldMask)
-            throw error
-        }
+            }
         try UnixSocketPath.secure(path, group: configuration.socketGroup)
         let alreadyStopping = state.withLock { s -> Bool in
             s.serverChannel = server.channel
@@ -73,36 +72,53 @@ public final class KMSServer: Sendable {
         if alreadyStopping { server.channel.close(promise: nil) }
         onListening()
 
-        try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { inbound in
-                for try await connection in inbound {
-                    let admitted = state.withLock { s -> Bool in
-                        guard !s.shuttingDown, s.connections.count < configuration.maxConnections else { return false }
-                        s.connections[ObjectIdentifier(connection.channel)] = connection.channel
-                        return true
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        let admitted = state.withLock { s -> Bool in
+                            s.lastAccept = .now
+                            guard s.connections.count < configuration.maxConnections else { return false }
+                            s.connections[ObjectIdentifier(connection.channel)] = connection.channel
+                            return true
+                        }
+                        guard admitted else {
+                            logger.warning("connection refused: \(configuration.maxConnections) connections are open")
+                            connection.channel.close(promise: nil)
+                            continue
+                        }
+                        group.addTask { await self.serve(connection) }
                     }
-                    guard admitted else {
-                        logger.warning("connection refused: \(configuration.maxConnections) connections open or shutting down")
-                        connection.channel.close(promise: nil)
-                        continue
-                    }
-                    group.addTask { await self.serve(connection) }
                 }
             }
+        } catch where state.withLock({ $0.shuttingDown }) {
+            // The listener closing under the accept loop is how shutdown ends it.
+            logger.debug("accept loop ended during shutdown: \(error)")
         }
-        try? FileManager.default.removeItem(atPath: path)
+        if !state.withLock({ $0.shuttingDown }) { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Stops accepting, lets requests in flight finish, closes idle
     /// connections; `run()` returns when the last connection is closed.
     public func shutdown() {
-        let (server, connections) = state.withLock { s -> ((any Channel)?, [any Channel]) in
-            s.shuttingDown = true
-            return (s.serverChannel, Array(s.connections.values))
+        let (server, connections, alreadyStopping) = state.withLock { s -> ((any Channel)?, [any Channel], Bool) in
+            defer { s.shuttingDown = true }
+            return (s.serverChannel, Array(s.connections.values), s.shuttingDown)
         }
-        server?.close(promise: nil)
+        guard !alreadyStopping else { return }
+        // No new client can find the socket from now on...
+        try? FileManager.default.removeItem(atPath: configuration.socketPath)
         for channel in connections {
             channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.Drain())
+        }
+        // ...but those already queued are accepted and served before the
+        // listener closes.
+        guard let server else { return }
+        Task { [self] in
+            while ContinuousClock.now - state.withLock({ $0.lastAccept }) < Self.acceptQuietPeriod {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            server.close(promise: nil)
         }
     }
 

@@ -90,11 +90,16 @@ public final class SessionPool: Sendable {
         }
     }
 
-    /// Whether the anchor session still answers and is logged in.
+    /// Whether the anchor session answers and is logged in. A lost login is
+    /// restored first (once, without waiting), so a quiet daemon does not stay
+    /// "unhealthy" after a brief loss that nothing has touched since.
     public func isHealthy() async -> Bool {
-        guard let anchor = state.withLock({ $0.anchor }) else { return false }
-        let pinned = pin != nil
-        return (try? await threads.runIfActive { try anchor.state().isLoggedIn || !pinned }) ?? false
+        guard state.withLock({ $0.anchor }) != nil else { return false }
+        return (try? await threads.runIfActive { [self] in
+            try restoreLogin(attempts: 1)
+            guard let anchor = state.withLock({ $0.anchor }) else { return false }
+            return try anchor.state().isLoggedIn || pin == nil
+        }) ?? false
     }
 
     /// Borrows a session, runs `body` with it on the pool's threads, and
@@ -134,16 +139,20 @@ public final class SessionPool: Sendable {
 
     private func runBorrowed<T>(_ body: (Session) throws -> T) throws -> T {
         var session = try checkOut()
-        var retried = false
+        var attempts = 0
         while true {
             do {
                 let result = try body(session)
                 checkIn(session)
                 return result
-            } catch let error as PKCS11Error where !retried && (error.isSessionLost || error.code == .userNotLoggedIn) {
-                retried = true
+            } catch let error as PKCS11Error where attempts < 3 && (error.isSessionLost || error.code == .userNotLoggedIn) {
+                attempts += 1
                 if error.isSessionLost {
+                    // One dead session usually means the others died with it
+                    // (C_CloseAllSessions, a token reset): drop every idle one
+                    // rather than meeting them one request at a time.
                     discard(session)
+                    discardIdleSessions()
                     try restoreLogin()
                     session = try checkOut()
                 } else {
@@ -154,6 +163,14 @@ public final class SessionPool: Sendable {
                 throw error
             }
         }
+    }
+
+    private func discardIdleSessions() {
+        let idle = state.withLock { s -> [Session] in
+            defer { s.idle = [] }
+            return s.idle
+        }
+        for session in idle { try? session.close() }
     }
 
     private func checkOut() throws -> Session {
@@ -189,11 +206,11 @@ public final class SessionPool: Sendable {
     }
 
     /// Makes sure the anchor is alive and logged in, replacing it if it died.
-    private func restoreLogin(force: Bool = false) throws {
+    private func restoreLogin(force: Bool = false, attempts: Int? = nil) throws {
         guard let pin else { return }
         let current = state.withLock { $0.anchor }
         if let current, !force, (try? current.state().isLoggedIn) == true { return }
-        try withBackoff {
+        try withBackoff(attempts: attempts ?? configuration.reopenAttempts) {
             if let current, (try? current.state()) != nil {
                 try current.login(.user, pin: pin)
                 return
@@ -210,12 +227,13 @@ public final class SessionPool: Sendable {
         }
     }
 
-    private func withBackoff<R>(_ attempt: () throws -> R) throws -> R {
+    private func withBackoff<R>(attempts: Int? = nil, _ attempt: () throws -> R) throws -> R {
         var delay = configuration.reopenBackoffMilliseconds
+        let limit = attempts ?? configuration.reopenAttempts
         for tryNumber in 1... {
             do {
                 return try attempt()
-            } catch let error as PKCS11Error where !error.isPINFailure && tryNumber < configuration.reopenAttempts {
+            } catch let error as PKCS11Error where !error.isPINFailure && tryNumber < limit {
                 usleep(UInt32(delay * 1000))
                 delay *= 2
             }

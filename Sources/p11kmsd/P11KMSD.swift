@@ -40,6 +40,9 @@ struct P11KMSD: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Everything the daemon creates (state, store, socket before it is
+        // opened to its group) starts owner-only.
+        umask(0o077)
         let configuration: DaemonConfiguration
         do {
             if dev {

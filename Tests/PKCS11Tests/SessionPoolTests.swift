@@ -1,3 +1,4 @@
+import Foundation
 import PKCS11
 import SoftHSMTestSupport
 import Testing
@@ -62,7 +63,8 @@ struct SessionPoolTests {
         #expect(stats.openSessions <= 4 && stats.openSessions >= 1)
         #expect(stats.generation == 0)
         // The token sees exactly the sessions the pool says it keeps idle: none leaked.
-        #expect(try openSessionCount(test.token) == before + stats.openSessions)
+        let after = try openSessionCount(test.token)
+        #expect(after == before + stats.openSessions, "before \(before), after \(after), pool \(stats)")
         try await pool.shutdown()
         // After shutdown only the setup session remains.
         #expect(try openSessionCount(test.token) == 1)
@@ -93,9 +95,12 @@ struct SessionPoolTests {
         }
         let sealed = try await pool.withSession { s in try s.aesGCMSeal([4, 2], key: key) }
         #expect(await pool.isHealthy())
-        // C_CloseAllSessions also logs the application out.
+        // C_CloseAllSessions also logs the application out...
         try test.token.slot.closeAllSessions()
-        #expect(!(await pool.isHealthy()))
+        let anchorAfterLoss = try await pool.runBlocking {
+            try test.token.slot.tokenInfo()
+        }
+        #expect(anchorAfterLoss.isInitialized)
         let random = try await pool.withSession { s in try s.generateRandom(count: 8) }
         #expect(random.count == 8)
         #expect(await pool.isHealthy(), "logged in again")
@@ -108,6 +113,25 @@ struct SessionPoolTests {
             return try s.aesGCMOpen(sealed, key: found[0])
         }
         #expect(plaintext == [4, 2], "the private token key is usable again, so the pool is logged in")
+        try await pool.shutdown()
+    }
+
+    @Test func everyRequestSucceedsAfterAllIdleSessionsDied() async throws {
+        let test = try SoftHSMTestEnvironment.shared().makeToken()
+        let pool = try test.makePool(maxSessions: 3)
+        // Three sessions borrowed at once, so three lie idle afterwards.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 {
+                group.addTask { try await pool.withSession { _ in Thread.sleep(forTimeInterval: 0.1) } }
+            }
+            try await group.waitForAll()
+        }
+        #expect(pool.statistics.idleSessions == 3)
+        try test.token.slot.closeAllSessions()
+        for _ in 0..<4 {
+            #expect(try await pool.withSession { try $0.generateRandom(count: 4) }.count == 4)
+        }
+        #expect(pool.statistics.openSessions <= 3)
         try await pool.shutdown()
     }
 
@@ -127,6 +151,35 @@ struct SessionPoolTests {
         }
         #expect(handles.count <= 2, "never more sessions than the bound")
         #expect(pool.statistics.openSessions <= 2)
+        try await pool.shutdown()
+    }
+
+    @Test func healthLogsInAgainButReportsALoginThatCannotBeRestored() async throws {
+        let test = try SoftHSMTestEnvironment.shared().makeToken()
+        let pool = try test.makePool(maxSessions: 2)
+        try test.token.slot.closeAllSessions()
+        #expect(await pool.isHealthy(), "a restorable login is restored by the check itself")
+
+        func setUserPIN(_ pin: String) throws {
+            let so = try test.token.openSession()
+            defer { try? so.close() }
+            try so.login(.securityOfficer, pin: PIN(test.soPIN))
+            try so.initUserPIN(PIN(pin))
+            try so.logout()
+        }
+        // Login belongs to the whole process, so the security officer can
+        // only log in once every session (the pool's too) is closed.
+        try test.token.slot.closeAllSessions()
+        try setUserPIN("changed")
+        #expect(!(await pool.isHealthy()), "the PIN no longer works: the pool is honestly broken")
+        // (Random bytes need no login; a private key does.)
+        let error = await #expect(throws: PKCS11Error.self) {
+            try await pool.withSession { try $0.generateKey(.aes(bits: 128), KeyOptions(usage: .encrypt)) }
+        }
+        #expect(error?.isPINFailure == true || error?.isSessionLost == true, "\(String(describing: error))")
+        try setUserPIN(test.userPIN)
+        #expect(await pool.isHealthy())
+        #expect(try await pool.withSession { try $0.generateRandom(count: 2) }.count == 2)
         try await pool.shutdown()
     }
 

@@ -114,12 +114,16 @@ extension KMSEngine {
         guard clock.now < parameters.validTo else {
             throw KMSError(.expiredImportToken, "The import token expired at \(parameters.validTo); call GetParametersForImport again.")
         }
-        let (handle, check) = try await unwrapImported(encrypted, parameters: parameters, key: key)
+        // The new version's object id is chosen before the unwrap, so that in
+        // token mode the object is born labelled and a crash at any later
+        // point leaves an orphan that start-up reconciliation recognises.
+        let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let (handle, check) = try await unwrapImported(encrypted, parameters: parameters, key: key, objectID: objectID)
         if let expected = key.importedMaterialCheck, !constantTimeEqual(expected, check) {
             _ = try? await pool.withSession { try $0.destroyObject(handle) }
             throw KMSError(.incorrectKeyMaterial, "This key material differs from the material first imported into \(arn(key)).")
         }
-        let version = try await storeImported(handle, key: key)
+        let version = try await storeImported(handle, key: key, objectID: objectID)
         if let current = key.currentVersion, let old = try await store.version(keyID: key.keyID, version: current) {
             try await vault.destroy(old)
             try await store.deleteVersions(keyID: key.keyID, updating: key)
@@ -165,14 +169,16 @@ extension KMSEngine {
     }
 
     /// Unwraps the material inside the HSM and computes its key check value.
-    private func unwrapImported(_ encrypted: [UInt8], parameters: ImportParametersRecord,
-                                key: KeyRecord) async throws -> (ObjectHandle, [UInt8]) {
+    private func unwrapImported(_ encrypted: [UInt8], parameters: ImportParametersRecord, key: KeyRecord,
+                                objectID versionObjectID: [UInt8]) async throws -> (ObjectHandle, [UInt8]) {
         let mode = configuration.keyStorage
         let spec = key.keySpec
         let template = importTemplate(spec: spec, usage: key.keyUsage, mode: mode)
+            + (mode == .token ? [.label(KeyVault.versionLabelPrefix + "\(key.keyID)/v1"), .id(versionObjectID)] : [])
         let algorithm = parameters.wrappingAlgorithm
         let wrap = profile.rfc5649KeyWrap.map { Mechanism($0) }
-        let rfc3394 = profile.supports(.aesKeyWrap)
+        // The shortest key the HSM's HMAC mechanism takes, in bytes (0 for AES).
+        let tokenMinimum = spec.macAlgorithms.first.flatMap { profile.mechanisms[$0.mechanismType]?.minKeySize } ?? 0
         let modulusBytes = parameters.wrappingKeySpec.bits / 8
         let objectID = parameters.objectID
         let result: (ObjectHandle, [UInt8])? = try await pool.withSession { s in
@@ -200,17 +206,24 @@ extension KMSEngine {
             } catch {
                 return nil
             }
-            guard let lengths = Self.unwrappedLength(s, handle, rfc5649: wrap, rfc3394: rfc3394),
-                  Self.importLengthOK(lengths.lowerBound, spec), Self.importLengthOK(lengths.upperBound, spec) else {
+            guard let lengths = Self.unwrappedLength(s, handle, rfc5649: wrap),
+                  Self.importLengthOK(lengths, spec, tokenMinimum: tokenMinimum) else {
                 try? s.destroyObject(handle)
                 throw KMSError(.incorrectKeyMaterial, "The key material has the wrong length for \(spec.rawValue).")
             }
+            // The key check value also has the HSM check the key's size for
+            // its mechanism; a refusal there is the caller's material too.
             let check: [UInt8]
-            if spec == .symmetricDefault {
-                check = sha256(try s.encrypt([UInt8](repeating: 0, count: 16), key: handle, mechanism: Mechanism(.aesECB)))
-            } else {
-                let mechanism = Mechanism(spec.macAlgorithms[0].mechanismType)
-                check = sha256(try s.sign(Array("p11kms key check value".utf8), key: handle, mechanism: mechanism))
+            do {
+                if spec == .symmetricDefault {
+                    check = sha256(try s.encrypt([UInt8](repeating: 0, count: 16), key: handle, mechanism: Mechanism(.aesECB)))
+                } else {
+                    let mechanism = Mechanism(spec.macAlgorithms[0].mechanismType)
+                    check = sha256(try s.sign(Array("p11kms key check value".utf8), key: handle, mechanism: mechanism))
+                }
+            } catch {
+                try? s.destroyObject(handle)
+                throw KMSError(.incorrectKeyMaterial, "The HSM refused the key material as a \(spec.rawValue) key.")
             }
             return (handle, check)
         }
@@ -224,9 +237,8 @@ extension KMSEngine {
     /// CKA_VALUE_LEN, but SoftHSM2 leaves it 0 on unwrapped keys; then it is
     /// measured inside the HSM by wrapping the (still extractable) key under a
     /// throwaway AES key: RFC 5649's output is 8 + the length rounded up to a
-    /// multiple of 8, and RFC 3394 (no padding) succeeds only on a multiple of 8.
-    static func unwrappedLength(_ s: Session, _ key: ObjectHandle, rfc5649: Mechanism?,
-                                rfc3394: Bool) -> ClosedRange<Int>? {
+    /// multiple of 8. (RFC 3394 cannot make it exact: SoftHSM2 pads there too.)
+    static func unwrappedLength(_ s: Session, _ key: ObjectHandle, rfc5649: Mechanism?) -> ClosedRange<Int>? {
         if let reported = try? s.ulongAttribute(.valueLength, of: key), reported > 0 {
             return Int(reported)...Int(reported)
         }
@@ -236,20 +248,33 @@ extension KMSEngine {
         defer { try? s.destroyObject(ephemeral) }
         guard let padded = try? s.wrapKey(key, with: ephemeral, mechanism: rfc5649), padded.count >= 16 else { return nil }
         let rounded = padded.count - 8
-        guard rfc3394 else { return (rounded - 7)...rounded }
-        if (try? s.wrapKey(key, with: ephemeral, mechanism: Mechanism(.aesKeyWrap))) != nil { return rounded...rounded }
-        return (rounded - 7)...(rounded - 1)
+        return (rounded - 7)...rounded
     }
 
-    static func importLengthOK(_ bytes: Int, _ spec: KeySpec) -> Bool {
+    /// The key lengths AWS accepts for imported material of `spec`.
+    static func importLengths(_ spec: KeySpec) -> ClosedRange<Int>? {
         switch spec {
-        case .symmetricDefault: bytes == 32
-        case .hmac224: (28...64).contains(bytes)
-        case .hmac256: (32...64).contains(bytes)
-        case .hmac384: (48...128).contains(bytes)
-        case .hmac512: (64...128).contains(bytes)
-        default: false
+        case .symmetricDefault: 32...32
+        case .hmac224: 28...64
+        case .hmac256: 32...64
+        case .hmac384: 48...128
+        case .hmac512: 64...128
+        default: nil
         }
+    }
+
+    /// Whether material whose length lies in `lengths` is right for `spec`.
+    /// A measured length is known only to 8 bytes, and AWS's maximums are
+    /// multiples of 8. Where the window straddles the minimum, the HSM decides
+    /// when it makes the key check value: AES keys are 16, 24 or 32 bytes, so
+    /// 25 to 31 fail there; HMAC keys below the mechanism's minimum fail there
+    /// too, trusted only when that minimum is at least AWS's (SoftHSM2: 28,
+    /// 32, 48, 64 bytes, exactly AWS's).
+    static func importLengthOK(_ lengths: ClosedRange<Int>, _ spec: KeySpec, tokenMinimum: Int) -> Bool {
+        guard let allowed = importLengths(spec), allowed.contains(lengths.upperBound) else { return false }
+        if allowed.contains(lengths.lowerBound) { return true }
+        if spec == .symmetricDefault { return lengths.lowerBound > 24 }
+        return tokenMinimum >= allowed.lowerBound
     }
 
     private func importTemplate(spec: KeySpec, usage: KeyUsageType, mode: KeyStorageMode) -> [Attribute] {
@@ -268,15 +293,13 @@ extension KMSEngine {
 
     /// Makes the unwrapped object a version: labelled token object, or
     /// wrapped under the domain key and locked.
-    private func storeImported(_ handle: ObjectHandle, key: KeyRecord) async throws -> VersionRecord {
-        let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+    private func storeImported(_ handle: ObjectHandle, key: KeyRecord, objectID: [UInt8]) async throws -> VersionRecord {
         let mode = configuration.keyStorage
-        let label = KeyVault.versionLabelPrefix + "\(key.keyID)/v1"
         let wrap = try? profile.rfc5649WrapMechanism()
         let blob: [UInt8]? = try await pool.withSession { s in
             if mode == .token {
                 do {
-                    try s.setAttributes([.label(label), .id(objectID), .extractable(false)], of: handle)
+                    try s.setAttributes([.extractable(false)], of: handle)
                 } catch {
                     try? s.destroyObject(handle)
                     throw error

@@ -78,7 +78,10 @@ public struct DaemonConfiguration: Sendable {
         let selectors: [TokenSelector] = [
             try string(hsm, "hsm.token_label", "token_label").map(TokenSelector.label),
             try string(hsm, "hsm.token_serial", "token_serial").map(TokenSelector.serial),
-            try int(hsm, "hsm.slot_id", "slot_id").map { TokenSelector.slot(UInt($0)) },
+            try int(hsm, "hsm.slot_id", "slot_id").map { n -> TokenSelector in
+                guard n >= 0 else { throw Invalid(description: "hsm.slot_id must not be negative") }
+                return .slot(UInt(n))
+            },
         ].compactMap { $0 }
         guard selectors.count == 1 else {
             throw Invalid(description: "give exactly one of hsm.token_label, hsm.token_serial and hsm.slot_id")
@@ -119,7 +122,7 @@ public struct DaemonConfiguration: Sendable {
         config.arn = ARNFormat(partition: try string(arn, "arn.partition", "partition") ?? "aws",
                                region: try string(arn, "arn.region", "region") ?? "local",
                                account: try string(arn, "arn.account", "account") ?? "000000000000")
-        guard config.arn.account.count == 12, config.arn.account.allSatisfy(\.isNumber) else {
+        guard config.arn.account.count == 12, config.arn.account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
             throw Invalid(description: "arn.account must be 12 digits, as AWS account ids are")
         }
         if let level = try string(root, "log_level", "log_level") {

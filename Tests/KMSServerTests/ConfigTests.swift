@@ -1,0 +1,334 @@
+import Foundation
+import KMSCore
+import KMSServer
+import NIOCore
+import Testing
+
+@Suite("TOML subset")
+struct TOMLSubsetTests {
+    @Test("basic strings with escapes, literal strings, integers, booleans, arrays and comments")
+    func values() throws {
+        let text = #"""
+            # a comment line
+              # an indented comment
+            top = "root value"   # trailing comment
+
+            [t]
+            escaped = "q\"b\\n\nt\tend"
+            hash = "a # not a comment"
+            literal = 'C:\path\n "as is"'
+            empty = ""
+            number = 42
+            negative = -7
+            big = 1_000_000
+            yes = true
+            no = false
+            list = ["a", 'b', 3, true]
+            nested = [[1, 2], []]
+            empty_list = []
+            spaced	=	"tabs"
+            dash-key = 1
+            crlf = "x"
+            """#.replacingOccurrences(of: "crlf = \"x\"", with: "crlf = \"x\"\r")
+        let tables = try TOMLSubset.parse(text)
+        #expect(Set(tables.keys) == ["", "t"])
+        #expect(tables[""] == ["top": .string("root value")])
+        let t = try #require(tables["t"])
+        #expect(t["escaped"] == .string("q\"b\\n\nt\tend"))
+        #expect(t["hash"] == .string("a # not a comment"))
+        #expect(t["literal"] == .string(#"C:\path\n "as is""#))
+        #expect(t["empty"] == .string(""))
+        #expect(t["number"] == .integer(42))
+        #expect(t["negative"] == .integer(-7))
+        #expect(t["big"] == .integer(1_000_000))
+        #expect(t["yes"] == .bool(true))
+        #expect(t["no"] == .bool(false))
+        #expect(t["list"] == .array([.string("a"), .string("b"), .integer(3), .bool(true)]))
+        #expect(t["nested"] == .array([.array([.integer(1), .integer(2)]), .array([])]))
+        #expect(t["empty_list"] == .array([]))
+        #expect(t["spaced"] == .string("tabs"))
+        #expect(t["dash-key"] == .integer(1))
+        #expect(t["crlf"] == .string("x"))
+        #expect(t.count == 15)
+    }
+
+    @Test("an empty document has only the root table")
+    func empty() throws {
+        #expect(try TOMLSubset.parse("") == ["": [:]])
+        #expect(try TOMLSubset.parse("\n# only a comment\n\n") == ["": [:]])
+    }
+
+    /// Parses `text`, expecting a ParseError on `line` whose message contains `fragment`.
+    private func expectError(_ text: String, line: Int, _ fragment: String,
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            let tables = try TOMLSubset.parse(text)
+            Issue.record("expected a parse error, got \(tables)", sourceLocation: sourceLocation)
+        } catch let error as TOMLSubset.ParseError {
+            #expect(error.line == line, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.message.contains(fragment), "\(error)", sourceLocation: sourceLocation)
+            #expect(error.description.hasPrefix("line \(line): "), sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected a ParseError, got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a key given twice in a table is an error with its line number")
+    func duplicateKey() {
+        expectError("a = 1\n[t]\nk = 1\n\n# c\nk = 2\n", line: 6, "key k appears twice")
+        // The same key in different tables is fine.
+        #expect((try? TOMLSubset.parse("k = 1\n[t]\nk = 2\n")) != nil)
+    }
+
+    @Test("a table given twice is an error with its line number")
+    func duplicateTable() {
+        expectError("[hsm]\nmodule = \"x\"\n[server]\n[hsm]\n", line: 4, "table [hsm] appears twice")
+    }
+
+    @Test("unterminated strings are errors with their line number")
+    func unterminated() {
+        expectError("a = 1\nb = \"abc\n", line: 2, "unterminated string")
+        expectError("b = 'abc\n", line: 1, "unterminated string")
+        expectError("b = \"abc\\\"\n", line: 1, "unterminated string")
+    }
+
+    @Test("anything outside the subset is an error, never a guess")
+    func refusals() {
+        expectError("a = bare", line: 1, "'bare'")
+        expectError("a = \"x\" junk", line: 1, "unexpected text")
+        expectError("a = \"\\u0041\"", line: 1, "unsupported escape")
+        expectError("a =", line: 1, "a value is missing")
+        expectError("a 1", line: 1, "expected '='")
+        expectError("= 1", line: 1, "expected a key")
+        expectError("[a.b]", line: 1, "expected ']'")
+        expectError("[t] x", line: 1, "unexpected text")
+        expectError("a = [1, 2", line: 1, "expected ',' or ']'")
+        expectError("a = 1.5", line: 1, "'1.5'")
+        expectError("a = 99999999999999999999999", line: 1, "is not a string, integer")
+        expectError("\n\n\"quoted\" = 1", line: 3, "expected a key")
+    }
+}
+
+@Suite("Daemon configuration")
+struct DaemonConfigurationTests {
+    @Test("a full configuration sets every field")
+    func full() throws {
+        let config = try DaemonConfiguration.parse("""
+            state_directory = "/srv/p11kms"
+            log_level = "debug"
+            scheduler_interval_seconds = 30
+
+            [hsm]
+            module = "/opt/hsm/lib.so"
+            token_label = "prod"
+            pin_file = "/etc/p11kms/pin"
+            pool_size = 16
+
+            [keys]
+            storage = "token"
+            cache_size = 5_000
+
+            [server]
+            socket = "/run/kms/k.sock"
+            socket_group = "kmsusers"
+            max_body_bytes = 32768
+            max_header_bytes = 8192
+            max_connections = 100
+            idle_timeout_seconds = 20
+            request_timeout_seconds = 3
+
+            [arn]
+            partition = "aws-cn"
+            region = "eu-west-1"
+            account = "111122223333"
+            """)
+        #expect(config.module == "/opt/hsm/lib.so")
+        #expect(config.token == .label("prod"))
+        #expect(config.pin == .file("/etc/p11kms/pin"))
+        #expect(config.poolSize == 16)
+        #expect(config.stateDirectory == "/srv/p11kms")
+        #expect(config.keyStorage == .token)
+        #expect(config.cacheSize == 5000)
+        #expect(config.arn == ARNFormat(partition: "aws-cn", region: "eu-west-1", account: "111122223333"))
+        #expect(config.logLevel == "debug")
+        #expect(config.schedulerIntervalSeconds == 30)
+        #expect(config.server.socketPath == "/run/kms/k.sock")
+        #expect(config.server.socketGroup == "kmsusers")
+        #expect(config.server.maxBodyBytes == 32768)
+        #expect(config.server.maxHeaderBytes == 8192)
+        #expect(config.server.maxConnections == 100)
+        #expect(config.server.idleTimeout == .seconds(20))
+        #expect(config.server.requestTimeout == .seconds(3))
+        #expect(config.server.stateDirectory == "/srv/p11kms")
+    }
+
+    @Test("a minimal configuration takes the documented defaults")
+    func defaults() throws {
+        let config = try DaemonConfiguration.parse("""
+            [hsm]
+            token_label = "t"
+            pin_file = "/p"
+            """)
+        let server = ServerConfiguration(socketPath: "/run/p11kms/p11kms.sock")
+        #expect(config.module == "/usr/lib/softhsm/libsofthsm2.so")
+        #expect(config.token == .label("t"))
+        #expect(config.pin == .file("/p"))
+        #expect(config.poolSize == 8)
+        #expect(config.stateDirectory == "/var/lib/p11kms")
+        #expect(config.keyStorage == .wrapped)
+        #expect(config.cacheSize == 1000)
+        #expect(config.arn == ARNFormat(partition: "aws", region: "local", account: "000000000000"))
+        #expect(config.logLevel == "info")
+        #expect(config.schedulerIntervalSeconds == 60)
+        #expect(config.server.socketPath == server.socketPath)
+        #expect(config.server.socketGroup == nil)
+        #expect(config.server.maxBodyBytes == 64 * 1024)
+        #expect(config.server.maxHeaderBytes == server.maxHeaderBytes)
+        #expect(config.server.maxConnections == server.maxConnections)
+        #expect(config.server.idleTimeout == server.idleTimeout)
+        #expect(config.server.requestTimeout == server.requestTimeout)
+        #expect(config.server.stateDirectory == "/var/lib/p11kms")
+    }
+
+    @Test("each token selector and PIN source is read",
+          arguments: [
+            ("token_serial = \"0123abcd\"\npin_env = \"P11KMS_PIN\"",
+             DaemonConfiguration.TokenSelector.serial("0123abcd"), DaemonConfiguration.PINSource.environment("P11KMS_PIN")),
+            ("slot_id = 0\npin_credential = \"user-pin\"", .slot(0), .credential("user-pin")),
+            ("slot_id = 1_234\npin_file = \"/p\"", .slot(1234), .file("/p")),
+          ])
+    func selectors(_ hsm: String, _ token: DaemonConfiguration.TokenSelector, _ pin: DaemonConfiguration.PINSource) throws {
+        let config = try DaemonConfiguration.parse("[hsm]\n" + hsm)
+        #expect(config.token == token)
+        #expect(config.pin == pin)
+    }
+
+    /// Parses `text`, expecting a refusal whose description contains every fragment.
+    private func expectRefusal(_ text: String, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            let config = try DaemonConfiguration.parse(text)
+            Issue.record("expected a refusal, got \(config)", sourceLocation: sourceLocation)
+        } catch {
+            let description = String(describing: error)
+            for fragment in fragments {
+                #expect(description.contains(fragment), "\(description)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    private let minimalHSM = "[hsm]\ntoken_label = \"t\"\npin_file = \"/p\"\n"
+
+    @Test("the token is chosen by exactly one selector")
+    func tokenSelectors() {
+        expectRefusal("[hsm]\ntoken_label = \"a\"\ntoken_serial = \"b\"\npin_file = \"/p\"",
+                      "hsm.token_label", "hsm.token_serial", "hsm.slot_id")
+        expectRefusal("[hsm]\ntoken_label = \"a\"\nslot_id = 1\npin_file = \"/p\"", "exactly one of hsm.token_label")
+        expectRefusal("[hsm]\npin_file = \"/p\"", "exactly one of hsm.token_label")
+        expectRefusal("pin_file = \"/p\"", "unknown key pin_file")
+    }
+
+    @Test("the PIN comes from exactly one source, never the config itself")
+    func pinSources() {
+        expectRefusal("[hsm]\ntoken_label = \"a\"", "hsm.pin_file", "hsm.pin_env", "hsm.pin_credential")
+        expectRefusal("[hsm]\ntoken_label = \"a\"\npin_file = \"/p\"\npin_env = \"PIN\"", "exactly one of hsm.pin_file")
+        expectRefusal("[hsm]\ntoken_label = \"a\"\npin_env = \"PIN\"\npin_credential = \"c\"", "exactly one of hsm.pin_file")
+        expectRefusal("[hsm]\ntoken_label = \"a\"\npin = \"1234\"", "unknown key hsm.pin")
+    }
+
+    @Test("unknown keys and tables are errors naming them")
+    func unknownNames() {
+        expectRefusal(minimalHSM + "pool_sise = 4", "unknown key hsm.pool_sise")
+        expectRefusal(minimalHSM + "[server]\nsocket_path = \"/x\"", "unknown key server.socket_path")
+        expectRefusal("statedir = \"/x\"\n" + minimalHSM, "unknown key statedir")
+        expectRefusal(minimalHSM + "[hsms]\nx = 1", "unknown table [hsms]")
+        expectRefusal(minimalHSM + "[audit]", "unknown table [audit]")
+    }
+
+    @Test("keys.storage is wrapped or token")
+    func storage() throws {
+        expectRefusal(minimalHSM + "[keys]\nstorage = \"bogus\"", "keys.storage", "bogus")
+        expectRefusal(minimalHSM + "[keys]\nstorage = \"Token\"", "keys.storage")
+        #expect(try DaemonConfiguration.parse(minimalHSM + "[keys]\nstorage = \"wrapped\"").keyStorage == .wrapped)
+    }
+
+    @Test("arn.account is 12 ASCII digits",
+          arguments: ["12345", "1234567890123", "12345678901a", "", "１２３４５６７８９０１２", "١٢٣٤٥٦٧٨٩٠١٢", "12345678901½"])
+    func account(_ account: String) {
+        expectRefusal(minimalHSM + "[arn]\naccount = \"\(account)\"", "arn.account")
+    }
+
+    @Test("log_level is a swift-log level")
+    func logLevel() throws {
+        expectRefusal("log_level = \"verbose\"\n" + minimalHSM, "log_level", "verbose")
+        #expect(try DaemonConfiguration.parse("log_level = \"trace\"\n" + minimalHSM).logLevel == "trace")
+    }
+
+    @Test("counts and durations must be positive; slot ids must not be negative",
+          arguments: [
+            ("hsm", "pool_size"), ("keys", "cache_size"), ("server", "max_body_bytes"), ("server", "max_header_bytes"),
+            ("server", "max_connections"), ("server", "idle_timeout_seconds"), ("server", "request_timeout_seconds"),
+            ("", "scheduler_interval_seconds"),
+          ])
+    func negative(_ table: String, _ key: String) {
+        let name = table.isEmpty ? key : "\(table).\(key)"
+        for value in ["-1", "0", "-9_000"] {
+            let line = "\(key) = \(value)\n"
+            let text = table.isEmpty ? line + minimalHSM
+                : table == "hsm" ? minimalHSM + line
+                : minimalHSM + "[\(table)]\n" + line
+            expectRefusal(text, name, "positive")
+        }
+    }
+
+    @Test("a negative slot id is refused, not a crash")
+    func negativeSlot() {
+        expectRefusal("[hsm]\nslot_id = -1\npin_file = \"/p\"", "hsm.slot_id")
+    }
+
+    @Test("values of the wrong type are errors naming the key")
+    func wrongTypes() {
+        expectRefusal(minimalHSM + "pool_size = \"8\"", "hsm.pool_size", "integer")
+        expectRefusal(minimalHSM + "module = 5", "hsm.module", "string")
+        expectRefusal("[hsm]\ntoken_label = true\npin_file = \"/p\"", "hsm.token_label", "string")
+        expectRefusal("[hsm]\nslot_id = \"0\"\npin_file = \"/p\"", "hsm.slot_id", "integer")
+        expectRefusal("[hsm]\ntoken_label = \"t\"\npin_file = [\"/p\"]", "hsm.pin_file", "string")
+        expectRefusal(minimalHSM + "[server]\nmax_connections = true", "server.max_connections", "integer")
+        expectRefusal(minimalHSM + "[server]\nsocket = 1", "server.socket", "string")
+        expectRefusal(minimalHSM + "[arn]\naccount = 111122223333", "arn.account", "string")
+        expectRefusal("state_directory = [\"/a\"]\n" + minimalHSM, "state_directory", "string")
+        expectRefusal("scheduler_interval_seconds = \"60\"\n" + minimalHSM, "scheduler_interval_seconds", "integer")
+    }
+
+    @Test("TOML errors come through with their line")
+    func syntax() {
+        expectRefusal(minimalHSM + "pool_size = 4\npool_size = 5", "line 5", "pool_size")
+    }
+
+    @Test("load names the file in every error")
+    func load() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("p11kms-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/p11kmsd.toml"
+
+        #expect(throws: DaemonConfiguration.Invalid.self) { try DaemonConfiguration.load(path: path) }
+        do {
+            _ = try DaemonConfiguration.load(path: path)
+        } catch {
+            #expect(String(describing: error).contains(path))
+        }
+
+        try Data((minimalHSM + "pool_size = 3\n").utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try DaemonConfiguration.load(path: path).poolSize == 3)
+
+        for bad in [minimalHSM + "pool_size = 3\npool_size = 4\n", minimalHSM + "pool_sise = 3\n"] {
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try DaemonConfiguration.load(path: path)
+                Issue.record("expected a refusal")
+            } catch let error as DaemonConfiguration.Invalid {
+                #expect(error.description.hasPrefix(path + ": "), "\(error)")
+            }
+        }
+    }
+}
