@@ -93,6 +93,7 @@ let package = Package(
             name: "p11kms",
             dependencies: [
                 "PKCS11",
+                "KMSCore",
                 "SoftHSMTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

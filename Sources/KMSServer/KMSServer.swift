@@ -21,8 +21,8 @@ public final class KMSServer: Sendable {
     private let router = OperationRouter()
     private let metrics = ServerMetrics()
     private let state = Mutex<State>(State())
-    /// Who may call before key policies exist: the daemon's own uid and root.
-    private let allowedUIDs: Set<UInt32>
+    /// Where every request is recorded; nil only for embedders that audit elsewhere.
+    private let audit: AuditLog?
 
     private struct State {
         var serverChannel: (any Channel)?
@@ -36,11 +36,11 @@ public final class KMSServer: Sendable {
     /// long: connections already queued in the kernel's backlog are served.
     static let acceptQuietPeriod: Duration = .milliseconds(300)
 
-    public init(engine: KMSEngine, configuration: ServerConfiguration, logger: Logger) {
+    public init(engine: KMSEngine, configuration: ServerConfiguration, audit: AuditLog?, logger: Logger) {
         self.engine = engine
         self.configuration = configuration
+        self.audit = audit
         self.logger = logger
-        allowedUIDs = [getuid(), 0]
     }
 
     /// Binds the socket and serves until `shutdown()`; returns once every
@@ -225,12 +225,22 @@ public final class KMSServer: Sendable {
         }
     }
 
+    /// One KMS request: decode, authorize and run it in the engine, and
+    /// record it. The response leaves only after its audit line is durable;
+    /// if the log cannot be written the request fails closed, and when the
+    /// log is already known broken nothing is performed at all.
     private func operationResponse(_ h: HTTPRequestHead, body: Data, principal: Principal?) async -> Response {
         let start = ContinuousClock.now
+        let requestID = UUID().uuidString.lowercased()
         let target = h.headers.first(name: "x-amz-target")
+        // Metrics label only known operations (a client-chosen label would let
+        // anyone grow the series without bound); the audit line keeps what was sent.
         var opName = "unknown"
+        let requested = target.map { String($0.prefix(64)) } ?? "none"
+        let scope = AuditScope()
         var response: Response
         do {
+            try audit?.ensureWritable()
             let contentType = h.headers.first(name: "content-type") ?? ""
             guard contentType.lowercased().hasPrefix("application/x-amz-json-1.1")
                     || contentType.lowercased().hasPrefix("application/x-amz-json-1.0") else {
@@ -241,11 +251,13 @@ public final class KMSServer: Sendable {
             guard let principal else {
                 throw KMSError(.accessDenied, "The caller's identity could not be read from the socket.")
             }
-            guard allowedUIDs.contains(principal.uid) else {
-                throw KMSError(.accessDenied, "uid \(principal.uid) may not call this daemon; only its own uid and root may.")
+            let out = try await AuditScope.$current.withValue(scope) {
+                try await router.handle(op, engine: engine, body: body, caller: principal)
             }
-            let out = try await router.handle(op, engine: engine, body: body, caller: principal)
             response = Response(status: .ok, contentType: "application/x-amz-json-1.1", body: out)
+        } catch let e as AuditLogError {
+            response = error(e.kmsError)
+            logger.critical("audit log cannot be written; refusing requests: \(e)")
         } catch let e as KMSError {
             response = error(e)
         } catch {
@@ -253,10 +265,30 @@ public final class KMSServer: Sendable {
             response = self.error(internalError)
             logger.error("internal error in \(opName): \(String(describing: type(of: error)))")
         }
-        let outcome = response.status == .ok ? "success" : errorName(response.body)
+        response.requestID = requestID
+        let errorName = response.status == .ok ? nil : self.errorName(response.body)
+        if let audit, audit.isWritable {
+            let elapsed = ContinuousClock.now - start
+            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            let details = scope.recorded
+            let event = AuditEvent(
+                requestID: requestID, operation: opName == "unknown" ? "unknown:" + requested : opName,
+                principal: principal.map { AuditPrincipal($0) } ?? AuditPrincipal(uid: .max, gid: .max, pid: 0),
+                keyID: details.keyID, keyVersion: details.keyVersion, encryptionContext: details.encryptionContext,
+                outcome: errorName == nil ? .allowed : errorName == KMSError.Name.accessDenied.rawValue ? .denied : .failed,
+                error: errorName, durationMilliseconds: milliseconds)
+            do {
+                try await audit.append(event)
+            } catch {
+                logger.critical("audit log cannot be written; failing the request closed: \(error)")
+                response = self.error(KMSError.internalError("The audit log cannot be written, so the request is refused."))
+                response.requestID = requestID
+            }
+        }
+        let outcome = response.status == .ok ? "success" : self.errorName(response.body)
         metrics.record(operation: opName, outcome: outcome, duration: ContinuousClock.now - start)
         logger.debug("request", metadata: [
-            "request_id": .string(response.requestID), "operation": .string(opName), "outcome": .string(outcome),
+            "request_id": .string(requestID), "operation": .string(opName), "outcome": .string(outcome),
             "uid": .string(principal.map { String($0.uid) } ?? "?"),
         ])
         return response
@@ -274,7 +306,7 @@ public final class KMSServer: Sendable {
             stateWritable = FileManager.default.createFile(atPath: probe, contents: Data())
             try? FileManager.default.removeItem(atPath: probe)
         }
-        let healthy = h.isHealthy && stateWritable != false
+        let healthy = h.isHealthy && stateWritable != false && audit?.isWritable != false
         var object: [String: Any] = [
             "status": healthy ? "ok" : "degraded",
             "token_present": h.tokenPresent, "logged_in": h.loggedIn, "store_writable": h.storeWritable,
@@ -282,6 +314,7 @@ public final class KMSServer: Sendable {
             "keys_unavailable": h.keysUnavailable,
         ]
         if let stateWritable { object["state_directory_writable"] = stateWritable }
+        if let audit { object["audit_writable"] = audit.isWritable }
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Response(status: healthy ? .ok : .serviceUnavailable, contentType: "application/json", body: body)
     }

@@ -30,12 +30,39 @@ struct Daemon {
         }
         let pool = try SessionPool(token: token, pin: pin, configuration: .init(maxSessions: c.poolSize))
         if dev {
-            _ = try await pool.withSession { try TokenSetup.ensureDomainKey($0) }
+            _ = try await pool.withSession { s in
+                try TokenSetup.ensureDomainKey(s)
+                try TokenSetup.ensureAuditKey(s)
+            }
+        }
+        let signer = try await HSMAuditSigner(pool: pool)
+        let audit = try await AuditLog(
+            configuration: AuditLog.Configuration(directory: c.auditDirectory, maxFileBytes: c.auditMaxFileBytes,
+                                                  checkpointEveryLines: c.auditCheckpointLines,
+                                                  checkpointEverySeconds: Double(c.auditCheckpointSeconds),
+                                                  filePath: ProcessInfo.processInfo.environment["P11KMS_AUDIT_FILE"]),
+            signer: signer)
+        // The first line proves the log writable before any request is served;
+        // if it cannot be written every request is refused, unperformed.
+        do {
+            try await audit.append(.service("p11kmsd started on token \(token.label) (serial \(token.serialNumber))"))
+        } catch {
+            logger.critical("the audit log cannot be written; every request will be refused: \(error)")
+        }
+        // The public half goes beside the state, for `p11kms audit verify`.
+        let pem = AuditLog.publicKeyPEM(signer.publicKeyDER)
+        if !FileManager.default.createFile(atPath: c.stateDirectory + "/audit-public-key.pem", contents: Data(pem.utf8),
+                                           attributes: [.posixPermissions: 0o644]) {
+            logger.warning("cannot write \(c.stateDirectory)/audit-public-key.pem; export it with p11kms audit export-public-key")
         }
         let store = try SQLiteMetadataStore(path: c.stateDirectory + "/metadata.sqlite")
         let engine = try await KMSEngine(
             pool: pool, store: store,
-            configuration: KMSConfiguration(arn: c.arn, keyStorage: c.keyStorage, cacheCapacity: c.cacheSize))
+            configuration: {
+                var k = KMSConfiguration(arn: c.arn, keyStorage: c.keyStorage, cacheCapacity: c.cacheSize)
+                k.accessControl = c.access
+                return k
+            }())
         let reconciliation = engine.reconciliation
         if reconciliation.orphanObjectsDestroyed > 0 || !reconciliation.keysMarkedUnavailable.isEmpty {
             logger.warning("start-up reconciliation", metadata: [
@@ -48,7 +75,7 @@ struct Daemon {
             "key_storage": .string(c.keyStorage.rawValue), "pool_size": .stringConvertible(pool.maxSessions),
         ])
 
-        let server = KMSServer(engine: engine, configuration: c.server, logger: logger)
+        let server = KMSServer(engine: engine, configuration: c.server, audit: audit, logger: logger)
         let signals = SignalWatcher { signal in
             logger.notice("signal \(signal): draining requests in flight, then exiting")
             server.shutdown()
@@ -77,6 +104,7 @@ struct Daemon {
         }
         scheduler.cancel()
         signals.cancel()
+        do { try await audit.close() } catch { logger.error("closing the audit log: \(error)") }
         try await pool.shutdown()
         logger.info("stopped")
     }

@@ -15,6 +15,8 @@ enum DevSetup {
                                          pin: .file(dev.userPINFile), stateDirectory: dir, server: server)
         config.keyStorage = keyStorage.flatMap(KeyStorageMode.init(rawValue:)) ?? .wrapped
         config.poolSize = 4
+        // In dev mode the developer (and root) administer everything.
+        config.access = AccessControl(admins: PrincipalSet(uids: [0, getuid()]))
         return config
     }
 }

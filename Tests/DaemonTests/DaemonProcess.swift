@@ -30,6 +30,25 @@ final class DaemonProcess: @unchecked Sendable {
         return path
     }
 
+    /// The `p11kms` CLI built beside the daemon.
+    static func cli() throws -> String {
+        URL(fileURLWithPath: try binary()).deletingLastPathComponent().appendingPathComponent("p11kms").path
+    }
+
+    /// Runs a command; returns its exit status and standard output.
+    static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
     /// A short state directory: Unix socket paths are limited to 107 bytes.
     static func makeStateDirectory() -> String {
         "/tmp/p11kms-d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)

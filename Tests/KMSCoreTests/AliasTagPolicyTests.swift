@@ -62,8 +62,9 @@ struct AliasTagPolicyTests {
         }
     }
 
-    @Test func tags() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func tags(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let key = try await f.createKey()
             _ = try await f.engine.tagResource(TagResourceRequest(keyId: key.keyId, tags: [
                 Tag(tagKey: "team", tagValue: "payments"), Tag(tagKey: "env", tagValue: "prod"),
@@ -91,10 +92,16 @@ struct AliasTagPolicyTests {
         }
     }
 
-    @Test func policies() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func policies(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let key = try await f.createKey()
-            let policy = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Unix":{"Uid":[0]}},"Action":"kms:*"}]}"#
+            let onlyRoot = #"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Unix":{"Uid":[0]}},"Action":"kms:*"}]}"#
+            // The lockout safety check: a policy that would shut the caller out is refused...
+            await expectKMSError(.malformedPolicyDocument) {
+                try await f.engine.putKeyPolicy(PutKeyPolicyRequest(keyId: key.keyId, policy: onlyRoot), caller: f.caller)
+            }
+            let policy = #"{"Version":"2012-10-17","Statement":[{"Sid":"me","Effect":"Allow","Principal":{"Unix":{"Uid":[1000]}},"Action":"kms:*"}]}"#
             _ = try await f.engine.putKeyPolicy(PutKeyPolicyRequest(keyId: key.keyId, policy: policy), caller: f.caller)
             #expect(try await f.engine.getKeyPolicy(GetKeyPolicyRequest(keyId: key.keyId), caller: f.caller).policy == policy)
             #expect(try await f.engine.listKeyPolicies(ListResourceTagsRequest(keyId: key.keyId), caller: f.caller).policyNames == ["default"])
@@ -106,6 +113,13 @@ struct AliasTagPolicyTests {
             await expectKMSError(.notFound) {
                 try await f.engine.getKeyPolicy(GetKeyPolicyRequest(keyId: key.keyId, policyName: "other"), caller: f.caller)
             }
+            // ...unless the caller insists, after which it is shut out indeed.
+            _ = try await f.engine.putKeyPolicy(PutKeyPolicyRequest(keyId: key.keyId, policy: onlyRoot,
+                                                                    bypassPolicyLockoutSafetyCheck: true), caller: f.caller)
+            await expectKMSError(.accessDenied) {
+                try await f.engine.getKeyPolicy(GetKeyPolicyRequest(keyId: key.keyId), caller: f.caller)
+            }
+            await expectKMSError(.accessDenied) { try await f.encrypt(key.keyId, "x") }
         }
     }
 }

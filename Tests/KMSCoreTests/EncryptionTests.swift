@@ -65,8 +65,9 @@ struct EncryptionTests {
         }
     }
 
-    @Test func limitsUsageAndKeyChecks() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func limitsUsageAndKeyChecks(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let key = try await f.createKey()
             let mac = try await f.createKey(.hmac256)
             let other = try await f.createKey()
@@ -140,9 +141,10 @@ struct EncryptionTests {
         }
     }
 
-    @Test(arguments: [DataKeyPairSpec.eccNistP256, .eccNistP384, .rsa2048, .eccSecgP256k1, .eccNistEdwards25519])
-    func dataKeyPairPrivateKeyMatchesItsPublicKey(spec: DataKeyPairSpec) async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: [DataKeyPairSpec.eccNistP256, .eccNistP384, .rsa2048, .eccSecgP256k1, .eccNistEdwards25519],
+          KeyStorageMode.allCases)
+    func dataKeyPairPrivateKeyMatchesItsPublicKey(spec: DataKeyPairSpec, mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let key = try await f.createKey()
             let pair = try await f.engine.generateDataKeyPair(
                 GenerateDataKeyPairRequest(keyId: key.keyId, keyPairSpec: spec, encryptionContext: ["k": "v"]), caller: f.caller)

@@ -32,6 +32,8 @@ struct EngineFixture {
                      configure: (inout KMSConfiguration) -> Void = { _ in },
                      faults: FaultInjection = .init()) async throws -> EngineFixture {
         var configuration = KMSConfiguration(keyStorage: mode)
+        // The fixture's caller may create keys; everything else follows key policies.
+        configuration.accessControl = AccessControl(keyCreators: PrincipalSet(uids: [1000]))
         configure(&configuration)
         let pool = try token.makePool(maxSessions: 4)
         let store = try SQLiteMetadataStore(path: storePath)

@@ -40,8 +40,9 @@ struct KeyLifecycleTests {
         }
     }
 
-    @Test func createKeyValidation() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func createKeyValidation(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             await expectKMSError(.validation) {
                 try await f.engine.createKey(CreateKeyRequest(keyUsage: .signVerify, keySpec: .symmetricDefault), caller: f.caller)
             }
@@ -66,8 +67,9 @@ struct KeyLifecycleTests {
         }
     }
 
-    @Test func specsTheTokenCannotDoAreRefusedFromItsProfile() async throws {
-        try await withEngine(.wrapped, configure: { c in
+    @Test(arguments: KeyStorageMode.allCases)
+    func specsTheTokenCannotDoAreRefusedFromItsProfile(mode: KeyStorageMode) async throws {
+        try await withEngine(mode, configure: { c in
             c.adjustProfile = { $0.with(ecCurves: [.p256], supportsEd25519: false) }
         }) { f in
             for spec in [KeySpec.eccSecgP256k1, .eccNistP384, .eccNistEdwards25519] {
@@ -77,8 +79,9 @@ struct KeyLifecycleTests {
         }
     }
 
-    @Test func defaultPolicyGrantsTheCreator() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func defaultPolicyGrantsTheCreator(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let key = try await f.createKey()
             let policy = try await f.engine.getKeyPolicy(GetKeyPolicyRequest(keyId: key.keyId), caller: f.caller)
             #expect(policy.policyName == "default")

@@ -71,8 +71,9 @@ struct RotationTests {
         }
     }
 
-    @Test func onlySymmetricKeysRotate() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func onlySymmetricKeysRotate(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             for spec in [KeySpec.eccNistP256, .hmac256, .rsa2048] {
                 let key = try await f.createKey(spec)
                 await expectKMSError(.unsupportedOperation) {

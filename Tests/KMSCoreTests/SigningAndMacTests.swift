@@ -80,8 +80,9 @@ struct SigningAndMacTests {
         }
     }
 
-    @Test func signingRules() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func signingRules(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let ec = try await f.createKey(.eccNistP256)
             let sym = try await f.createKey()
             await expectKMSError(.invalidKeyUsage) {
@@ -156,8 +157,9 @@ struct SigningAndMacTests {
         }
     }
 
-    @Test func generateRandom() async throws {
-        try await withEngine(.wrapped) { f in
+    @Test(arguments: KeyStorageMode.allCases)
+    func generateRandom(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
             let a = try await f.engine.generateRandom(GenerateRandomRequest(numberOfBytes: 32), caller: f.caller)
             let b = try await f.engine.generateRandom(GenerateRandomRequest(numberOfBytes: 32), caller: f.caller)
             #expect(a.plaintext.count == 32 && a.plaintext != b.plaintext)

@@ -241,7 +241,35 @@ struct DaemonConfigurationTests {
         expectRefusal(minimalHSM + "[server]\nsocket_path = \"/x\"", "unknown key server.socket_path")
         expectRefusal("statedir = \"/x\"\n" + minimalHSM, "unknown key statedir")
         expectRefusal(minimalHSM + "[hsms]\nx = 1", "unknown table [hsms]")
-        expectRefusal(minimalHSM + "[audit]", "unknown table [audit]")
+        expectRefusal(minimalHSM + "[audits]", "unknown table [audits]")
+        expectRefusal(minimalHSM + "[access]\nadmin = [\"uid:0\"]", "unknown key access.admin")
+    }
+
+    @Test("[access] and [audit] are read")
+    func accessAndAudit() throws {
+        let config = try DaemonConfiguration.parse(minimalHSM + """
+            [access]
+            admins = ["user:alice", "group:p11kms-admin", "uid:0"]
+            allow_create_key = ["gid:2000"]
+            allow_generate_random = ["*"]
+            [audit]
+            directory = "/var/log/p11kms"
+            max_file_bytes = 1_000_000
+            checkpoint_every_lines = 50
+            checkpoint_every_seconds = 5
+            """)
+        #expect(config.access.admins == PrincipalSet(users: ["alice"], uids: [0], groups: ["p11kms-admin"]))
+        #expect(config.access.keyCreators == PrincipalSet(gids: [2000]))
+        #expect(config.access.randomCallers == PrincipalSet(everyone: true))
+        #expect(config.auditDirectory == "/var/log/p11kms" && config.auditMaxFileBytes == 1_000_000)
+        #expect(config.auditCheckpointLines == 50 && config.auditCheckpointSeconds == 5)
+        let defaults = try DaemonConfiguration.parse(minimalHSM)
+        #expect(defaults.access.admins == PrincipalSet(uids: [0]), "root administers by default")
+        #expect(defaults.access.keyCreators == PrincipalSet())
+        #expect(defaults.auditDirectory == defaults.stateDirectory + "/audit")
+        expectRefusal(minimalHSM + "[access]\nadmins = [\"root\"]", "access.admins", "root")
+        expectRefusal(minimalHSM + "[access]\nadmins = \"uid:0\"", "access.admins")
+        expectRefusal(minimalHSM + "[access]\nallow_create_key = [\"uid:x\"]", "access.allow_create_key")
     }
 
     @Test("keys.storage is wrapped or token")

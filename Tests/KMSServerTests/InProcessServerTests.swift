@@ -210,14 +210,17 @@ struct ServerFixture {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: false)
         let pool = try token.makePool(maxSessions: 4)
         let store = try SQLiteMetadataStore(path: directory + "/metadata.sqlite")
-        let engine = try await KMSEngine(pool: pool, store: store)
+        // The test process (its uid) may create keys; keys then follow their policies.
+        var engineConfiguration = KMSConfiguration()
+        engineConfiguration.accessControl = AccessControl(keyCreators: PrincipalSet(uids: [getuid()]))
+        let engine = try await KMSEngine(pool: pool, store: store, configuration: engineConfiguration)
 
         var configuration = ServerConfiguration(socketPath: directory + "/s.sock")
         configuration.stateDirectory = stateDirectory
         configuration.idleTimeout = .seconds(15)
         configuration.requestTimeout = .seconds(5)
         configure(&configuration)
-        let server = KMSServer(engine: engine, configuration: configuration,
+        let server = KMSServer(engine: engine, configuration: configuration, audit: nil,
                                logger: Logger(label: "p11kms.test", factory: { _ in SwiftLogNoOpLogHandler() }))
 
         let runState = RunState()
@@ -289,7 +292,7 @@ struct InProcessServerTests {
                 #expect(String(describing: error).contains("listening"), "\(error)")
             }
 
-            let second = KMSServer(engine: f.engine, configuration: f.server.configuration,
+            let second = KMSServer(engine: f.engine, configuration: f.server.configuration, audit: nil,
                                    logger: Logger(label: "second", factory: { _ in SwiftLogNoOpLogHandler() }))
             await #expect(throws: UnixSocketPath.Error.self) { try await second.run() }
             #expect(lstat(f.socketPath, &st) == 0, "the live socket must not be removed")

@@ -6,12 +6,16 @@ import Testing
 @Suite("Session pool")
 struct SessionPoolTests {
     /// Sessions this process has open on the token, as the token sees them.
-    /// SoftHSM2 does not report `ulSessionCount`, but it hands out small
-    /// integer handles, so ask it about each candidate handle.
+    /// SoftHSM2 does not report `ulSessionCount`, but its handles come from one
+    /// counter shared by sessions and objects, so every live session has a
+    /// handle below a session opened now: ask it about each of those.
     func openSessionCount(_ token: Token) throws -> Int {
         if let count = try token.info().sessionCount { return count }
-        return (1...4096).filter { raw in
-            let info = try? Session(module: token.module, handle: SessionHandle(rawValue: UInt(raw))).info()
+        let probe = try token.openSession(readWrite: false)
+        let newest = probe.handle.rawValue
+        try probe.close()
+        return (1..<max(newest, 1)).filter { raw in
+            let info = try? Session(module: token.module, handle: SessionHandle(rawValue: raw)).info()
             return info?.slotID == token.slot.id
         }.count
     }

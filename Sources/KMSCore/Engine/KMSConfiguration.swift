@@ -15,6 +15,8 @@ public struct KMSConfiguration: Sendable {
     public var encryptionLease: UInt64
     /// How long GetParametersForImport's wrapping key and import token live.
     public var importParametersLifetime: TimeInterval
+    /// Who administers and who may create keys (key operations follow key policies).
+    public var accessControl: AccessControl = AccessControl()
     /// Lets an operator correct what probing learnt (e.g. force the GCM IV
     /// policy of a token that misreports it), and tests narrow a profile.
     public var adjustProfile: (@Sendable (TokenProfile) -> TokenProfile)?

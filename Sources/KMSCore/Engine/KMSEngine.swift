@@ -18,6 +18,8 @@ public final class KMSEngine: Sendable {
     let encryptionCounters = Mutex<[String: EncryptionCounter]>([:])
     /// Serialises rotations so two requests never rotate one key twice.
     let rotationLock = AsyncLock()
+    /// Parsed key policies by document text.
+    let policyCache = Mutex<[String: KeyPolicy]>([:])
 
     struct EncryptionCounter {
         var used: UInt64
@@ -131,6 +133,7 @@ public final class KMSEngine: Sendable {
         guard let number = key.currentVersion, let version = try await store.version(keyID: key.keyID, version: number) else {
             throw KMSError.invalidState("\(arn(key)) has no key material.")
         }
+        AuditScope.note(version: number)
         return version
     }
 

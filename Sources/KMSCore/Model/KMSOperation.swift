@@ -32,4 +32,11 @@ public enum KMSOperation: String, Sendable, CaseIterable, Codable {
             false
         }
     }
+
+    /// The policy action names (`kms:<Name>`). As in AWS, ReEncrypt is
+    /// authorised as ReEncryptFrom on the source key and ReEncryptTo on the
+    /// destination; there is no `kms:ReEncrypt` action.
+    public static let policyActions: [String] = allCases.flatMap { op -> [String] in
+        op == .reEncrypt ? ["kms:ReEncryptFrom", "kms:ReEncryptTo"] : ["kms:" + op.rawValue]
+    }
 }

@@ -9,9 +9,13 @@ public struct Principal: Sendable, Hashable, Codable {
     public var groupNames: [String]
     /// `/proc/<pid>/exe` when the connection was accepted.
     public var executable: String?
+    /// The access key principal name for a caller that signed with an access
+    /// key; key policies match it with `"Principal": {"AWS": [...]}`. Nil for
+    /// callers known only by their Unix credentials.
+    public var accessKeyName: String?
 
     public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], pid: Int32 = 0, userName: String? = nil,
-                groupNames: [String] = [], executable: String? = nil) {
+                groupNames: [String] = [], executable: String? = nil, accessKeyName: String? = nil) {
         self.uid = uid
         self.gid = gid
         self.groups = groups
@@ -19,5 +23,6 @@ public struct Principal: Sendable, Hashable, Codable {
         self.userName = userName
         self.groupNames = groupNames
         self.executable = executable
+        self.accessKeyName = accessKeyName
     }
 }

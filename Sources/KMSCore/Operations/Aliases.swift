@@ -37,7 +37,8 @@ public struct ListAliasesResponse: Codable, Sendable {
 extension KMSEngine {
     public func createAlias(_ r: AliasRequest, caller: Principal) async throws -> EmptyResponse {
         let name = try Validate.aliasName(r.aliasName)
-        let key = try await resolveKey(r.targetKeyId, member: "TargetKeyId", allowAlias: false)
+        let key = try await authorizedKey(r.targetKeyId, member: "TargetKeyId", allowAlias: false, for: .createAlias,
+                                          caller: caller)
         try checkState(key, for: .createAlias)
         let now = clock.now
         do {
@@ -51,7 +52,10 @@ extension KMSEngine {
     public func updateAlias(_ r: AliasRequest, caller: Principal) async throws -> EmptyResponse {
         let name = try Validate.aliasName(r.aliasName)
         guard var alias = try await store.alias(name: name) else { throw KMSError.notFound("Alias \(name) does not exist.") }
-        let key = try await resolveKey(r.targetKeyId, member: "TargetKeyId", allowAlias: false)
+        // Moving an alias needs permission on both the key it leaves and the one it joins.
+        _ = try await authorizedKey(alias.targetKeyID, allowAlias: false, for: .updateAlias, caller: caller)
+        let key = try await authorizedKey(r.targetKeyId, member: "TargetKeyId", allowAlias: false, for: .updateAlias,
+                                          caller: caller)
         try checkState(key, for: .updateAlias)
         // AWS lets an alias move only between keys of the same type and usage,
         // so that callers using it never get a key that cannot do their job.
@@ -68,12 +72,14 @@ extension KMSEngine {
 
     public func deleteAlias(_ r: AliasRequest, caller: Principal) async throws -> EmptyResponse {
         let name = try Validate.aliasName(r.aliasName)
-        guard try await store.alias(name: name) != nil else { throw KMSError.notFound("Alias \(name) does not exist.") }
+        guard let alias = try await store.alias(name: name) else { throw KMSError.notFound("Alias \(name) does not exist.") }
+        _ = try await authorizedKey(alias.targetKeyID, allowAlias: false, for: .deleteAlias, caller: caller)
         try await store.deleteAlias(name: name)
         return EmptyResponse()
     }
 
     public func listAliases(_ r: ListAliasesRequest, caller: Principal) async throws -> ListAliasesResponse {
+        try authorizeService(.listAliases, caller: caller)
         let limit = try Validate.limit(r.limit)
         try Validate.marker(r.marker)
         if let marker = r.marker, !marker.hasPrefix("alias/") {

@@ -48,14 +48,15 @@ public struct GenerateDataKeyPairResponse: Codable, Sendable {
 
 extension KMSEngine {
     public func generateDataKey(_ r: GenerateDataKeyRequest, caller: Principal) async throws -> GenerateDataKeyResponse {
-        try await dataKey(r, withPlaintext: true, operation: .generateDataKey)
+        try await dataKey(r, withPlaintext: true, operation: .generateDataKey, caller: caller)
     }
 
     public func generateDataKeyWithoutPlaintext(_ r: GenerateDataKeyRequest, caller: Principal) async throws -> GenerateDataKeyResponse {
-        try await dataKey(r, withPlaintext: false, operation: .generateDataKeyWithoutPlaintext)
+        try await dataKey(r, withPlaintext: false, operation: .generateDataKeyWithoutPlaintext, caller: caller)
     }
 
-    private func dataKey(_ r: GenerateDataKeyRequest, withPlaintext: Bool, operation: KMSOperation) async throws -> GenerateDataKeyResponse {
+    private func dataKey(_ r: GenerateDataKeyRequest, withPlaintext: Bool, operation: KMSOperation,
+                         caller: Principal) async throws -> GenerateDataKeyResponse {
         let count: Int
         switch (r.keySpec, r.numberOfBytes) {
         case (let spec?, nil): count = spec.byteCount
@@ -67,7 +68,8 @@ extension KMSEngine {
         }
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
-        let key = try await resolveKey(r.keyId)
+        let key = try await authorizedKey(r.keyId, for: operation, caller: caller, conditions: .context(r.encryptionContext))
+        AuditScope.note(context: r.encryptionContext)
         try checkState(key, for: operation)
         try checkUsage(key, .encryptDecrypt, for: operation)
         guard key.keySpec == .symmetricDefault else {
@@ -83,19 +85,20 @@ extension KMSEngine {
     }
 
     public func generateDataKeyPair(_ r: GenerateDataKeyPairRequest, caller: Principal) async throws -> GenerateDataKeyPairResponse {
-        try await dataKeyPair(r, withPlaintext: true, operation: .generateDataKeyPair)
+        try await dataKeyPair(r, withPlaintext: true, operation: .generateDataKeyPair, caller: caller)
     }
 
     public func generateDataKeyPairWithoutPlaintext(_ r: GenerateDataKeyPairRequest, caller: Principal) async throws -> GenerateDataKeyPairResponse {
-        try await dataKeyPair(r, withPlaintext: false, operation: .generateDataKeyPairWithoutPlaintext)
+        try await dataKeyPair(r, withPlaintext: false, operation: .generateDataKeyPairWithoutPlaintext, caller: caller)
     }
 
-    private func dataKeyPair(_ r: GenerateDataKeyPairRequest, withPlaintext: Bool,
-                             operation: KMSOperation) async throws -> GenerateDataKeyPairResponse {
+    private func dataKeyPair(_ r: GenerateDataKeyPairRequest, withPlaintext: Bool, operation: KMSOperation,
+                             caller: Principal) async throws -> GenerateDataKeyPairResponse {
         let spec = try Validate.required(r.keyPairSpec, "KeyPairSpec")
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
-        let key = try await resolveKey(r.keyId)
+        let key = try await authorizedKey(r.keyId, for: operation, caller: caller, conditions: .context(r.encryptionContext))
+        AuditScope.note(context: r.encryptionContext)
         try checkState(key, for: operation)
         try checkUsage(key, .encryptDecrypt, for: operation)
         guard key.keySpec == .symmetricDefault else {

@@ -83,7 +83,10 @@ extension KMSEngine {
         let plaintext = try Validate.plaintext(r.plaintext)
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
-        let key = try await resolveKey(r.keyId)
+        let key = try await authorizedKey(
+            r.keyId, for: .encrypt, caller: caller,
+            conditions: .context(r.encryptionContext).with("kms:EncryptionAlgorithm", (r.encryptionAlgorithm ?? .symmetricDefault).rawValue))
+        AuditScope.note(context: r.encryptionContext)
         try checkState(key, for: .encrypt)
         try checkUsage(key, .encryptDecrypt, for: .encrypt)
         let algorithm = try encryptionAlgorithm(r.encryptionAlgorithm, for: key, context: r.encryptionContext)
@@ -98,7 +101,7 @@ extension KMSEngine {
         try Validate.grantTokens(r.grantTokens)
         let (key, plaintext, algorithm, material) = try await decrypt(
             ciphertext, keyId: r.keyId, algorithm: r.encryptionAlgorithm, context: r.encryptionContext ?? [:],
-            dryRun: r.dryRun, operation: .decrypt)
+            dryRun: r.dryRun, operation: .decrypt, caller: caller, action: "kms:Decrypt")
         return DecryptResponse(keyId: arn(key), plaintext: Data(plaintext), encryptionAlgorithm: algorithm,
                                keyMaterialId: material)
     }
@@ -108,14 +111,18 @@ extension KMSEngine {
         try EncryptionContext.validate(r.sourceEncryptionContext)
         try EncryptionContext.validate(r.destinationEncryptionContext)
         try Validate.grantTokens(r.grantTokens)
-        let destination = try await resolveKey(r.destinationKeyId, member: "DestinationKeyId")
+        let destination = try await authorizedKey(
+            r.destinationKeyId, member: "DestinationKeyId", for: .reEncrypt, action: "kms:ReEncryptTo", caller: caller,
+            conditions: .context(r.destinationEncryptionContext)
+                .with("kms:EncryptionAlgorithm", (r.destinationEncryptionAlgorithm ?? .symmetricDefault).rawValue))
         try checkState(destination, for: .reEncrypt)
         try checkUsage(destination, .encryptDecrypt, for: .reEncrypt)
         let destinationAlgorithm = try encryptionAlgorithm(r.destinationEncryptionAlgorithm, for: destination,
                                                            context: r.destinationEncryptionContext)
         let (source, plaintext, sourceAlgorithm, _) = try await decrypt(
             ciphertext, keyId: r.sourceKeyId, algorithm: r.sourceEncryptionAlgorithm,
-            context: r.sourceEncryptionContext ?? [:], dryRun: r.dryRun, operation: .reEncrypt)
+            context: r.sourceEncryptionContext ?? [:], dryRun: r.dryRun, operation: .reEncrypt, caller: caller,
+            action: "kms:ReEncryptFrom")
         let blob = try await encrypt(plaintext, key: destination, algorithm: destinationAlgorithm,
                                      context: r.destinationEncryptionContext ?? [:])
         return ReEncryptResponse(ciphertextBlob: Data(blob), sourceKeyId: arn(source), keyId: arn(destination),
@@ -169,11 +176,13 @@ extension KMSEngine {
     /// ciphertext (KeyId required). Every failure of the ciphertext itself is
     /// the same `InvalidCiphertextException`.
     func decrypt(_ ciphertext: [UInt8], keyId: String?, algorithm: EncryptionAlgorithm?, context: [String: String],
-                 dryRun flag: Bool?, operation: KMSOperation)
+                 dryRun flag: Bool?, operation: KMSOperation, caller: Principal, action: String)
         async throws -> (KeyRecord, [UInt8], EncryptionAlgorithm, String?) {
         let algorithm = algorithm ?? .symmetricDefault
+        let conditions = RequestConditions.context(context).with("kms:EncryptionAlgorithm", algorithm.rawValue)
+        AuditScope.note(context: context)
         if let oaep = algorithm.oaep {
-            let key = try await resolveKey(keyId)
+            let key = try await authorizedKey(keyId, for: operation, action: action, caller: caller, conditions: conditions)
             try checkState(key, for: operation)
             try checkUsage(key, .encryptDecrypt, for: operation)
             guard key.keySpec.encryptionAlgorithms(usage: key.keyUsage).contains(algorithm) else {
@@ -187,6 +196,12 @@ extension KMSEngine {
         }
         let blob = try CiphertextBlob.parse(ciphertext)
         guard let key = try await store.key(id: blob.keyID) else { throw KMSError.invalidCiphertext }
+        var symmetricConditions = conditions
+        if let keyId, case .aliasName(let alias)? = try? KeyIdentifier.parse(keyId, arn: configuration.arn) {
+            symmetricConditions = symmetricConditions.with("kms:RequestAlias", alias)
+        }
+        try authorize(operation, key: key, caller: caller, action: action, conditions: symmetricConditions)
+        AuditScope.note(version: blob.version)
         if let keyId {
             let named = try await resolveKey(keyId)
             guard named.keyID == key.keyID else {
@@ -242,6 +257,7 @@ extension KMSEngine {
         for _ in 0..<3 {
             let version = try await currentVersion(key)
             let name = "\(key.keyID)/\(version.version)"
+            AuditScope.note(version: version.version)
             let budget = configuration.encryptionBudget
             let lease = configuration.encryptionLease
             let (allowed, newReservation) = encryptionCounters.withLock { counters -> (Bool, UInt64?) in

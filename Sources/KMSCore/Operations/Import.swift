@@ -59,7 +59,7 @@ extension KMSEngine {
     public func getParametersForImport(_ r: GetParametersForImportRequest, caller: Principal) async throws -> GetParametersForImportResponse {
         let algorithm = try Validate.required(r.wrappingAlgorithm, "WrappingAlgorithm")
         let spec = try Validate.required(r.wrappingKeySpec, "WrappingKeySpec")
-        let key = try await resolveKey(r.keyId, allowAlias: false)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .getParametersForImport, caller: caller)
         try checkImportable(key, .getParametersForImport)
         let oaep: OAEPParameters = [.rsaesOAEPSHA1, .rsaAESKeyWrapSHA1].contains(algorithm) ? .sha1 : .sha256
         guard profile.supportsOAEP(oaep.hash) else {
@@ -105,7 +105,7 @@ extension KMSEngine {
         default:
             break
         }
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .importKeyMaterial, caller: caller)
         try checkImportable(key, .importKeyMaterial)
         guard let parameters = try await store.importParameters(keyID: key.keyID),
               constantTimeEqual(parameters.importToken, token) else {
@@ -144,7 +144,7 @@ extension KMSEngine {
     }
 
     public func deleteImportedKeyMaterial(_ r: KeyIdRequest, caller: Principal) async throws -> DeleteImportedKeyMaterialResponse {
-        let key = try await resolveKey(r.keyId, allowAlias: false)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .deleteImportedKeyMaterial, caller: caller)
         try checkImportable(key, .deleteImportedKeyMaterial)
         let material = try await removeImportedMaterial(key)
         return DeleteImportedKeyMaterialResponse(keyId: arn(key), keyMaterialId: material)

@@ -85,30 +85,44 @@ public struct KeyIdResponse: Codable, Sendable { public var keyId: String }
 public struct EmptyResponse: Codable, Sendable, Equatable { public init() {} }
 
 extension KMSEngine {
-    static func defaultPolicy(creator: Principal) -> String {
-        var principal = #""Uid": [\#(creator.uid)]"#
-        if let user = creator.userName,
-           let quoted = try? JSONSerialization.data(withJSONObject: [user], options: [.withoutEscapingSlashes]) {
-            principal += #", "User": \#(String(decoding: quoted, as: UTF8.self))"#
+    /// The policy of a key created without one: its creator and the
+    /// configured admins may do everything.
+    static func defaultPolicy(creator: Principal, admins: PrincipalSet = PrincipalSet()) -> String {
+        func statement(_ sid: String, _ unix: [String: Any]) -> [String: Any] {
+            ["Sid": sid, "Effect": "Allow", "Principal": ["Unix": unix], "Action": "kms:*", "Resource": "*"]
         }
-        return """
-            {
-              "Version": "2012-10-17",
-              "Id": "p11kms-default",
-              "Statement": [
-                {
-                  "Sid": "Allow the key's creator everything",
-                  "Effect": "Allow",
-                  "Principal": {"Unix": {\(principal)}},
-                  "Action": "kms:*",
-                  "Resource": "*"
-                }
-              ]
-            }
-            """
+        var creatorFields: [String: Any] = ["Uid": [creator.uid]]
+        if let user = creator.userName { creatorFields["User"] = [user] }
+        var statements = [statement("Allow the key's creator everything", creatorFields)]
+        var adminFields: [String: Any] = [:]
+        if !admins.uids.isEmpty { adminFields["Uid"] = admins.uids.sorted() }
+        if !admins.users.isEmpty { adminFields["User"] = admins.users.sorted() }
+        if !admins.gids.isEmpty { adminFields["Gid"] = admins.gids.sorted() }
+        if !admins.groups.isEmpty { adminFields["Group"] = admins.groups.sorted() }
+        if !adminFields.isEmpty { statements.append(statement("Allow the configured admins everything", adminFields)) }
+        let document: [String: Any] = ["Version": "2012-10-17", "Id": "p11kms-default", "Statement": statements]
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys,
+                                                                                   .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Parses a policy and, unless bypassed or the caller is an admin, makes
+    /// sure it still lets the caller change it (AWS's lockout safety check).
+    func checkedPolicy(_ document: String?, caller: Principal, bypass: Bool?) throws -> String {
+        let text = try Validate.policy(document)
+        let policy = try KeyPolicy.parse(text)
+        if bypass == true || configuration.accessControl.admins.contains(caller) { return text }
+        let request = AuthorizationRequest(action: "kms:PutKeyPolicy", principal: caller)
+        guard policy.evaluate(request).isAllowed else {
+            throw KMSError(.malformedPolicyDocument,
+                           "The new key policy will not allow you (\(Self.describe(caller))) to update the key policy in the future; "
+                           + "allow kms:PutKeyPolicy for yourself or set BypassPolicyLockoutSafetyCheck.")
+        }
+        return text
     }
 
     public func createKey(_ r: CreateKeyRequest, caller: Principal) async throws -> CreateKeyResponse {
+        try authorizeService(.createKey, caller: caller)
         if let legacy = r.customerMasterKeySpec, let spec = r.keySpec, legacy != spec {
             throw KMSError.validation("KeySpec and CustomerMasterKeySpec differ; give only KeySpec.")
         }
@@ -135,7 +149,8 @@ extension KMSEngine {
         guard tags.count <= Validate.maximumTagsPerKey else {
             throw KMSError(.tag, "A key may have at most \(Validate.maximumTagsPerKey) tags.")
         }
-        let policy = try r.policy.map { try Validate.policy($0) } ?? Self.defaultPolicy(creator: caller)
+        let policy = try r.policy.map { try checkedPolicy($0, caller: caller, bypass: r.bypassPolicyLockoutSafetyCheck) }
+            ?? Self.defaultPolicy(creator: caller, admins: configuration.accessControl.admins)
 
         let now = clock.now
         let keyID = KeyIdentifier.newKeyID()
@@ -161,11 +176,12 @@ extension KMSEngine {
 
     public func describeKey(_ r: KeyIdRequest, caller: Principal) async throws -> DescribeKeyResponse {
         try Validate.grantTokens(r.grantTokens)
-        let key = try await resolveKey(r.keyId)
+        let key = try await authorizedKey(r.keyId, for: .describeKey, caller: caller)
         return DescribeKeyResponse(keyMetadata: try await metadata(key))
     }
 
     public func listKeys(_ r: ListKeysRequest, caller: Principal) async throws -> ListKeysResponse {
+        try authorizeService(.listKeys, caller: caller)
         let limit = try Validate.limit(r.limit)
         try Validate.marker(r.marker)
         if let marker = r.marker, UUID(uuidString: marker) == nil {
@@ -181,7 +197,7 @@ extension KMSEngine {
     public func updateKeyDescription(_ r: UpdateKeyDescriptionRequest, caller: Principal) async throws -> EmptyResponse {
         let description = try Validate.required(r.description, "Description")
         try Validate.description(description)
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .updateKeyDescription, caller: caller)
         try checkState(key, for: .updateKeyDescription)
         key.description = description
         try await store.update(key)
@@ -189,7 +205,7 @@ extension KMSEngine {
     }
 
     public func enableKey(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .enableKey, caller: caller)
         try checkState(key, for: .enableKey)
         if key.state != .enabled {
             key.state = .enabled
@@ -199,7 +215,7 @@ extension KMSEngine {
     }
 
     public func disableKey(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .disableKey, caller: caller)
         try checkState(key, for: .disableKey)
         if key.state != .disabled {
             key.state = .disabled
@@ -211,7 +227,7 @@ extension KMSEngine {
     public func scheduleKeyDeletion(_ r: ScheduleKeyDeletionRequest, caller: Principal) async throws -> ScheduleKeyDeletionResponse {
         let days = r.pendingWindowInDays ?? 30
         try Validate.range(days, "PendingWindowInDays", 7...30)
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .scheduleKeyDeletion, caller: caller)
         try checkState(key, for: .scheduleKeyDeletion)
         let date = clock.now.addingTimeInterval(Double(days) * 86_400)
         key.state = .pendingDeletion
@@ -223,7 +239,7 @@ extension KMSEngine {
     }
 
     public func cancelKeyDeletion(_ r: KeyIdRequest, caller: Principal) async throws -> KeyIdResponse {
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .cancelKeyDeletion, caller: caller)
         guard key.state == .pendingDeletion else {
             throw KMSError.invalidState("\(arn(key)) is not pending deletion.")
         }

@@ -51,11 +51,12 @@ public struct GenerateRandomResponse: Codable, Sendable { public var plaintext: 
 
 extension KMSEngine {
     private func macKey(_ keyId: String?, _ message: Data?, _ algorithm: MacAlgorithm?, _ grantTokens: [String]?,
-                        _ operation: KMSOperation) async throws -> (KeyRecord, [UInt8], MacAlgorithm) {
+                        _ operation: KMSOperation, _ caller: Principal) async throws -> (KeyRecord, [UInt8], MacAlgorithm) {
         let message = try Validate.plaintext(message, "Message")
         let algorithm = try Validate.required(algorithm, "MacAlgorithm")
         try Validate.grantTokens(grantTokens)
-        let key = try await resolveKey(keyId)
+        let key = try await authorizedKey(keyId, for: operation, caller: caller,
+                                          conditions: RequestConditions().with("kms:MacAlgorithm", algorithm.rawValue))
         try checkState(key, for: operation)
         try checkUsage(key, .generateVerifyMac, for: operation)
         guard key.keySpec.macAlgorithms.contains(algorithm) else {
@@ -66,7 +67,7 @@ extension KMSEngine {
     }
 
     public func generateMac(_ r: GenerateMacRequest, caller: Principal) async throws -> GenerateMacResponse {
-        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .generateMac)
+        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .generateMac, caller)
         try dryRun(r.dryRun)
         let version = try await currentVersion(key)
         let mechanism = Mechanism(algorithm.mechanismType)
@@ -79,7 +80,7 @@ extension KMSEngine {
     /// The MAC is checked inside the HSM (`C_Verify`), so no MAC we compute
     /// ever leaves it and the comparison is the token's constant-time one.
     public func verifyMac(_ r: VerifyMacRequest, caller: Principal) async throws -> VerifyMacResponse {
-        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .verifyMac)
+        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .verifyMac, caller)
         let mac = try Validate.blob(r.mac, "Mac", max: 6144)
         try dryRun(r.dryRun)
         let version = try await currentVersion(key)
@@ -92,6 +93,7 @@ extension KMSEngine {
     }
 
     public func generateRandom(_ r: GenerateRandomRequest, caller: Principal) async throws -> GenerateRandomResponse {
+        try authorizeService(.generateRandom, caller: caller)
         let count = try Validate.required(r.numberOfBytes, "NumberOfBytes")
         try Validate.range(count, "NumberOfBytes", 1...1024)
         if r.customKeyStoreId != nil { throw KMSError.unsupported("Custom key stores are not supported.") }

@@ -56,7 +56,7 @@ extension KMSEngine {
     public func enableKeyRotation(_ r: EnableKeyRotationRequest, caller: Principal) async throws -> EmptyResponse {
         let days = r.rotationPeriodInDays ?? 365
         try Validate.range(days, "RotationPeriodInDays", 90...2560)
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .enableKeyRotation, caller: caller)
         try checkState(key, for: .enableKeyRotation)
         try checkRotatable(key)
         key.rotationEnabled = true
@@ -67,7 +67,7 @@ extension KMSEngine {
     }
 
     public func disableKeyRotation(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .disableKeyRotation, caller: caller)
         try checkState(key, for: .disableKeyRotation)
         try checkRotatable(key)
         key.rotationEnabled = false
@@ -77,7 +77,7 @@ extension KMSEngine {
     }
 
     public func getKeyRotationStatus(_ r: KeyIdRequest, caller: Principal) async throws -> GetKeyRotationStatusResponse {
-        let key = try await resolveKey(r.keyId, allowAlias: false)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .getKeyRotationStatus, caller: caller)
         try checkState(key, for: .getKeyRotationStatus)
         try checkRotatable(key)
         return GetKeyRotationStatusResponse(keyRotationEnabled: key.rotationEnabled, keyId: arn(key),
@@ -86,7 +86,7 @@ extension KMSEngine {
     }
 
     public func rotateKeyOnDemand(_ r: KeyIdRequest, caller: Principal) async throws -> KeyIdResponse {
-        let key = try await resolveKey(r.keyId, allowAlias: false)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .rotateKeyOnDemand, caller: caller)
         try checkState(key, for: .rotateKeyOnDemand)
         try checkRotatable(key)
         try await rotate(keyID: key.keyID, type: .onDemand)
@@ -102,7 +102,7 @@ extension KMSEngine {
         case "ALL_KEY_MATERIAL": includeAll = true
         case let other?: throw KMSError.validation("IncludeKeyMaterial must be ALL_KEY_MATERIAL or ROTATIONS_ONLY, not \(other).")
         }
-        let key = try await resolveKey(r.keyId, allowAlias: false)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .listKeyRotations, caller: caller)
         try checkState(key, for: .listKeyRotations)
         try checkRotatable(key)
         var versions = try await store.versions(keyID: key.keyID).sorted { $0.version < $1.version }

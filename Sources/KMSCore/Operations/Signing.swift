@@ -60,7 +60,7 @@ public struct VerifyResponse: Codable, Sendable {
 extension KMSEngine {
     public func getPublicKey(_ r: KeyIdRequest, caller: Principal) async throws -> GetPublicKeyResponse {
         try Validate.grantTokens(r.grantTokens)
-        let key = try await resolveKey(r.keyId)
+        let key = try await authorizedKey(r.keyId, for: .getPublicKey, caller: caller)
         try checkState(key, for: .getPublicKey)
         guard key.keySpec.isAsymmetric, let spki = try await currentVersion(key).publicKey else {
             throw KMSError.unsupported("\(arn(key)) is a \(key.keySpec.rawValue) key; only asymmetric keys have a public key.")
@@ -76,11 +76,12 @@ extension KMSEngine {
     /// digest to sign (empty for Ed25519, which signs the message itself).
     private func prepareSignature(keyId: String?, message: Data?, messageType: MessageType?,
                                   algorithm: SigningAlgorithm?, grantTokens: [String]?,
-                                  operation: KMSOperation) async throws -> (KeyRecord, [UInt8], [UInt8], SigningAlgorithm) {
+                                  operation: KMSOperation, caller: Principal) async throws -> (KeyRecord, [UInt8], [UInt8], SigningAlgorithm) {
         let message = try Validate.plaintext(message, "Message")
         let algorithm = try Validate.required(algorithm, "SigningAlgorithm")
         try Validate.grantTokens(grantTokens)
-        let key = try await resolveKey(keyId)
+        let key = try await authorizedKey(keyId, for: operation, caller: caller,
+                                          conditions: RequestConditions().with("kms:SigningAlgorithm", algorithm.rawValue))
         try checkState(key, for: operation)
         try checkUsage(key, .signVerify, for: operation)
         let allowed = key.keySpec.signingAlgorithms(usage: key.keyUsage)
@@ -113,7 +114,7 @@ extension KMSEngine {
     public func sign(_ r: SignRequest, caller: Principal) async throws -> SignResponse {
         let (key, message, digest, algorithm) = try await prepareSignature(
             keyId: r.keyId, message: r.message, messageType: r.messageType, algorithm: r.signingAlgorithm,
-            grantTokens: r.grantTokens, operation: .sign)
+            grantTokens: r.grantTokens, operation: .sign, caller: caller)
         try dryRun(r.dryRun)
         let version = try await currentVersion(key)
         let signature = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h -> [UInt8] in
@@ -141,7 +142,7 @@ extension KMSEngine {
     public func verify(_ r: VerifyRequest, caller: Principal) async throws -> VerifyResponse {
         let (key, message, digest, algorithm) = try await prepareSignature(
             keyId: r.keyId, message: r.message, messageType: r.messageType, algorithm: r.signingAlgorithm,
-            grantTokens: r.grantTokens, operation: .verify)
+            grantTokens: r.grantTokens, operation: .verify, caller: caller)
         let signature = try Validate.blob(r.signature, "Signature", max: 6144)
         try dryRun(r.dryRun)
         guard let spki = try await currentVersion(key).publicKey else {

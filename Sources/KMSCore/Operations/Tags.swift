@@ -37,7 +37,7 @@ extension KMSEngine {
     public func tagResource(_ r: TagResourceRequest, caller: Principal) async throws -> EmptyResponse {
         let tags = try Validate.required(r.tags, "Tags")
         try Validate.tags(tags)
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .tagResource, caller: caller)
         try checkState(key, for: .tagResource)
         for tag in tags {
             if let i = key.tags.firstIndex(where: { $0.tagKey == tag.tagKey }) {
@@ -56,7 +56,7 @@ extension KMSEngine {
     public func untagResource(_ r: UntagResourceRequest, caller: Principal) async throws -> EmptyResponse {
         let keys = try Validate.required(r.tagKeys, "TagKeys")
         for k in keys { try Validate.length(k, "TagKeys", max: 128) }
-        var key = try await resolveKey(r.keyId, allowAlias: false)
+        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .untagResource, caller: caller)
         try checkState(key, for: .untagResource)
         key.tags.removeAll { keys.contains($0.tagKey) }
         try await store.update(key)
@@ -66,7 +66,7 @@ extension KMSEngine {
     public func listResourceTags(_ r: ListResourceTagsRequest, caller: Principal) async throws -> ListResourceTagsResponse {
         let limit = try Validate.limit(r.limit)
         try Validate.marker(r.marker)
-        let key = try await resolveKey(r.keyId, allowAlias: false)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .listResourceTags, caller: caller)
         var start = 0
         if let marker = r.marker {
             guard let i = key.tags.firstIndex(where: { $0.tagKey == marker }) else {

@@ -29,6 +29,13 @@ public struct DaemonConfiguration: Sendable {
     public var arn = ARNFormat()
     public var logLevel: String = "info"
     public var schedulerIntervalSeconds: Int = 60
+    /// Who administers and who may create keys; key use follows key policies.
+    public var access = AccessControl(admins: PrincipalSet(uids: [0]))
+    /// The audit log's directory (`audit.log` and its rotated files).
+    public var auditDirectory: String
+    public var auditMaxFileBytes: Int = 64 << 20
+    public var auditCheckpointLines: Int = 1000
+    public var auditCheckpointSeconds: Int = 60
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
@@ -40,6 +47,7 @@ public struct DaemonConfiguration: Sendable {
         self.pin = pin
         self.stateDirectory = stateDirectory
         self.server = server
+        self.auditDirectory = stateDirectory + "/audit"
     }
 
     public static func load(path: String) throws -> DaemonConfiguration {
@@ -61,6 +69,8 @@ public struct DaemonConfiguration: Sendable {
         "server": ["socket", "socket_group", "max_body_bytes", "max_header_bytes", "max_connections",
                    "idle_timeout_seconds", "request_timeout_seconds"],
         "arn": ["partition", "region", "account"],
+        "access": ["admins", "allow_create_key", "allow_generate_random"],
+        "audit": ["directory", "max_file_bytes", "checkpoint_every_lines", "checkpoint_every_seconds"],
     ]
 
     public static func parse(_ text: String) throws -> DaemonConfiguration {
@@ -73,6 +83,7 @@ public struct DaemonConfiguration: Sendable {
         }
         let root = tables[""] ?? [:], hsm = tables["hsm"] ?? [:], keys = tables["keys"] ?? [:]
         let server = tables["server"] ?? [:], arn = tables["arn"] ?? [:]
+        let access = tables["access"] ?? [:], audit = tables["audit"] ?? [:]
 
         let module = try string(hsm, "hsm.module", "module") ?? "/usr/lib/softhsm/libsofthsm2.so"
         let selectors: [TokenSelector] = [
@@ -134,6 +145,23 @@ public struct DaemonConfiguration: Sendable {
         if let n = try int(root, "scheduler_interval_seconds", "scheduler_interval_seconds") {
             config.schedulerIntervalSeconds = try positive(n, "scheduler_interval_seconds")
         }
+        if let admins = try strings(access, "access.admins", "admins") {
+            config.access.admins = try principals(admins, "access.admins")
+        }
+        if let creators = try strings(access, "access.allow_create_key", "allow_create_key") {
+            config.access.keyCreators = try principals(creators, "access.allow_create_key")
+        }
+        if let random = try strings(access, "access.allow_generate_random", "allow_generate_random") {
+            config.access.randomCallers = try principals(random, "access.allow_generate_random")
+        }
+        if let dir = try string(audit, "audit.directory", "directory") { config.auditDirectory = dir }
+        if let n = try int(audit, "audit.max_file_bytes", "max_file_bytes") { config.auditMaxFileBytes = try positive(n, "audit.max_file_bytes") }
+        if let n = try int(audit, "audit.checkpoint_every_lines", "checkpoint_every_lines") {
+            config.auditCheckpointLines = try positive(n, "audit.checkpoint_every_lines")
+        }
+        if let n = try int(audit, "audit.checkpoint_every_seconds", "checkpoint_every_seconds") {
+            config.auditCheckpointSeconds = try positive(n, "audit.checkpoint_every_seconds")
+        }
         return config
     }
 
@@ -147,6 +175,21 @@ public struct DaemonConfiguration: Sendable {
         guard let v = t[key] else { return nil }
         guard case .integer(let n) = v else { throw Invalid(description: "\(name) must be an integer") }
         return n
+    }
+
+    private static func strings(_ t: [String: TOMLSubset.Value], _ name: String, _ key: String) throws -> [String]? {
+        guard let v = t[key] else { return nil }
+        guard case .array(let items) = v else { throw Invalid(description: "\(name) must be an array of strings") }
+        return try items.map { item in
+            guard case .string(let s) = item else { throw Invalid(description: "\(name) must be an array of strings") }
+            return s
+        }
+    }
+
+    private static func principals(_ entries: [String], _ name: String) throws -> PrincipalSet {
+        do { return try PrincipalSet(parsing: entries) } catch let e as KMSError {
+            throw Invalid(description: "\(name): \(e.message)")
+        }
     }
 
     private static func positive(_ n: Int, _ name: String) throws -> Int {

@@ -1,0 +1,113 @@
+import Foundation
+import Synchronization
+
+/// What the engine learns about a request that the audit line needs (key,
+/// version, encryption context), collected without threading it through
+/// every operation's signature. The transport installs a scope around the
+/// call and reads it afterwards.
+public final class AuditScope: Sendable {
+    @TaskLocal public static var current: AuditScope?
+
+    public struct Details: Sendable, Hashable {
+        public var keyID: String?
+        public var keyVersion: UInt32?
+        public var encryptionContext: [String: String]?
+    }
+
+    private let details = Mutex(Details())
+    public init() {}
+    public var recorded: Details { details.withLock { $0 } }
+
+    static func note(keyID: String? = nil, version: UInt32? = nil, context: [String: String]? = nil) {
+        current?.details.withLock { d in
+            if let keyID, d.keyID == nil { d.keyID = keyID }
+            if let version { d.keyVersion = version }
+            if let context, !context.isEmpty { d.encryptionContext = context }
+        }
+    }
+}
+
+/// Condition values a request offers to key policies (DESIGN.md §5).
+struct RequestConditions {
+    var values: [String: [String]] = [:]
+
+    static func context(_ context: [String: String]?) -> RequestConditions {
+        var c = RequestConditions()
+        guard let context else { return c }
+        for (k, v) in context { c.values["kms:EncryptionContext:\(k)"] = [v] }
+        c.values["kms:EncryptionContextKeys"] = context.keys.sorted()
+        return c
+    }
+
+    func with(_ key: String, _ value: String?) -> RequestConditions {
+        guard let value else { return self }
+        var c = self
+        c.values[key] = [value]
+        return c
+    }
+}
+
+extension KMSEngine {
+    /// Resolves a key and decides whether `caller` may perform `operation` on
+    /// it, from the key's policy (and the admin override). Notes the key for
+    /// the audit line either way.
+    func authorizedKey(_ raw: String?, member: String = "KeyId", allowAlias: Bool = true, for operation: KMSOperation,
+                       action: String? = nil, caller: Principal,
+                       conditions: RequestConditions = RequestConditions()) async throws -> KeyRecord {
+        let key = try await resolveKey(raw, member: member, allowAlias: allowAlias)
+        var conditions = conditions
+        if let raw, let alias = try? KeyIdentifier.parse(raw, arn: configuration.arn), case .aliasName(let name) = alias {
+            conditions = conditions.with("kms:RequestAlias", name)
+        }
+        try authorize(operation, key: key, caller: caller, action: action, conditions: conditions)
+        return key
+    }
+
+    func authorize(_ operation: KMSOperation, key: KeyRecord, caller: Principal, action: String? = nil,
+                   conditions: RequestConditions = RequestConditions()) throws {
+        AuditScope.note(keyID: key.keyID)
+        let access = configuration.accessControl
+        if access.admins.contains(caller) && AccessControl.adminKeyOperations.contains(operation) { return }
+        let action = action ?? "kms:" + operation.rawValue
+        let policy = try parsedPolicy(key)
+        let request = AuthorizationRequest(
+            action: action, principal: caller,
+            conditionValues: conditions.with("p11kms:CallerExecutable", caller.executable).values)
+        switch policy.evaluate(request) {
+        case .allow:
+            return
+        case .explicitDeny(let statement):
+            throw KMSError(.accessDenied, "\(Self.describe(caller)) is denied \(action) on \(arn(key)) by statement \(statement) of its key policy.")
+        case .implicitDeny:
+            throw KMSError(.accessDenied, "\(Self.describe(caller)) is not allowed \(action) on \(arn(key)): no statement of its key policy allows it.")
+        }
+    }
+
+    func authorizeService(_ operation: KMSOperation, caller: Principal) throws {
+        guard configuration.accessControl.allowsService(operation, caller) else {
+            throw KMSError(.accessDenied, "\(Self.describe(caller)) may not call \(operation.rawValue): the daemon configuration "
+                           + "does not list it among \(operation == .createKey ? "allow_create_key or " : "")admins.")
+        }
+    }
+
+    static func describe(_ p: Principal) -> String {
+        "uid \(p.uid)" + (p.userName.map { " (\($0))" } ?? "")
+    }
+
+    /// Policies are parsed once per distinct document, not per request.
+    func parsedPolicy(_ key: KeyRecord) throws -> KeyPolicy {
+        if let cached = policyCache.withLock({ $0[key.policy] }) { return cached }
+        let policy: KeyPolicy
+        do {
+            policy = try KeyPolicy.parse(key.policy)
+        } catch {
+            // A stored policy that no longer parses grants nothing.
+            throw KMSError(.accessDenied, "The key policy of \(arn(key)) cannot be read, so it allows nothing; an admin can replace it.")
+        }
+        policyCache.withLock { cache in
+            if cache.count >= 1024 { cache.removeAll() }
+            cache[key.policy] = policy
+        }
+        return policy
+    }
+}
