@@ -312,6 +312,7 @@ public final class KMSServer: Sendable {
             "token_present": h.tokenPresent, "logged_in": h.loggedIn, "store_writable": h.storeWritable,
             "sessions": ["open": h.sessionsOpen, "borrowed": h.sessionsBorrowed, "max": h.sessionsMax],
             "keys_unavailable": h.keysUnavailable,
+            "metadata_tampered": h.metadataTampered,
         ]
         if let stateWritable { object["state_directory_writable"] = stateWritable }
         if let audit { object["audit_writable"] = audit.isWritable }

@@ -33,6 +33,7 @@ struct Daemon {
             _ = try await pool.withSession { s in
                 try TokenSetup.ensureDomainKey(s)
                 try TokenSetup.ensureAuditKey(s)
+                try TokenSetup.ensureSealKey(s)
             }
         }
         let signer = try await HSMAuditSigner(pool: pool)
@@ -55,7 +56,13 @@ struct Daemon {
                                            attributes: [.posixPermissions: 0o644]) {
             logger.warning("cannot write \(c.stateDirectory)/audit-public-key.pem; export it with p11kms audit export-public-key")
         }
-        let store = try SQLiteMetadataStore(path: c.stateDirectory + "/metadata.sqlite")
+        let store = SealedMetadataStore(
+            inner: try SQLiteMetadataStore(path: c.stateDirectory + "/metadata.sqlite"),
+            sealer: try await HSMMetadataSealer(pool: pool),
+            onTamper: { note in
+                logger.critical("\(note)")
+                try? await audit.append(.service(note, operation: "MetadataIntegrity"))
+            })
         let engine = try await KMSEngine(
             pool: pool, store: store,
             configuration: {

@@ -138,3 +138,33 @@ struct AccessAndAuditTests {
         #expect(try await healthy.stop() == 0)
     }
 }
+
+@Suite("Sealed metadata, end to end")
+struct SealedMetadataDaemonTests {
+    @Test func aPolicyRowEditedWithSqliteIsRefusedReportedAndAudited() async throws {
+        let state = DaemonProcess.makeStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let first = try await DaemonProcess(stateDirectory: state)
+        let victim = (try first.callJSON("CreateKey", [:]).1["KeyMetadata"] as! [String: Any])["KeyId"] as! String
+        let bystander = (try first.callJSON("CreateKey", [:]).1["KeyMetadata"] as! [String: Any])["KeyId"] as! String
+        #expect(try await first.stop() == 0)
+
+        let grantAll = #"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]}"#
+        let (rc, _) = try DaemonProcess.run("/usr/bin/sqlite3", [
+            state + "/metadata.sqlite", "UPDATE keys SET policy = '\(grantAll)' WHERE key_id = '\(victim)';"])
+        #expect(rc == 0)
+
+        let second = try await DaemonProcess(stateDirectory: state)
+        let (status, error) = try second.callJSON("Encrypt", ["KeyId": victim, "Plaintext": Data("x".utf8).base64EncodedString()])
+        #expect(status == 400 && error["__type"] as? String == "KMSInvalidStateException", "\(error)")
+        #expect((error["message"] as? String)?.contains("integrity") == true)
+        let (ok, _) = try second.callJSON("Encrypt", ["KeyId": bystander, "Plaintext": Data("x".utf8).base64EncodedString()])
+        #expect(ok == 200, "other keys keep working")
+        let health = try second.client().get("/health")
+        #expect(health.status == 503)
+        #expect((health.json["metadata_tampered"] as? [String: String])?[victim] != nil, "\(health.json)")
+        #expect(try await second.stop() == 0)
+        let audit = try String(contentsOfFile: state + "/audit/audit.log", encoding: .utf8)
+        #expect(audit.split(separator: "\n").contains { $0.contains("MetadataIntegrity") && $0.contains(victim) })
+    }
+}

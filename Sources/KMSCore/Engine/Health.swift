@@ -8,8 +8,10 @@ public struct EngineHealth: Sendable, Codable, Hashable {
     public var sessionsBorrowed: Int
     public var sessionsMax: Int
     public var keysUnavailable: [String]
+    /// Keys whose stored metadata failed its integrity check, with what failed.
+    public var metadataTampered: [String: String]
 
-    public var isHealthy: Bool { tokenPresent && loggedIn && storeWritable }
+    public var isHealthy: Bool { tokenPresent && loggedIn && storeWritable && metadataTampered.isEmpty }
 }
 
 extension KMSEngine {
@@ -20,7 +22,8 @@ extension KMSEngine {
         let stats = pool.statistics
         return EngineHealth(tokenPresent: present, loggedIn: loggedIn, storeWritable: await store.isWritable(),
                             sessionsOpen: stats.openSessions, sessionsBorrowed: stats.borrowedSessions,
-                            sessionsMax: stats.maxSessions, keysUnavailable: reconciliation.keysMarkedUnavailable)
+                            sessionsMax: stats.maxSessions, keysUnavailable: reconciliation.keysMarkedUnavailable,
+                            metadataTampered: (store as? SealedMetadataStore)?.tamperedKeys ?? [:])
     }
 
     public var sessionStatistics: SessionPool.Statistics { pool.statistics }

@@ -58,7 +58,8 @@ public final class KMSEngine: Sendable {
         let (destroyed, missing) = try await vault.reconcile(known: versions, importKeys: imports)
         var unavailable: [String] = []
         for keyID in Set(missing.map(\.keyID)).sorted() {
-            guard var key = try await store.key(id: keyID), key.state != .unavailable else { continue }
+            // A key whose metadata fails its check is left as it is (and refuses service).
+            guard var key = try? await store.key(id: keyID), key.state != .unavailable else { continue }
             key.state = .unavailable
             try await store.update(key)
             unavailable.append(keyID)

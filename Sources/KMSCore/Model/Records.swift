@@ -25,12 +25,14 @@ public struct KeyRecord: Sendable, Hashable, Codable {
     public var importedMaterialCheck: [UInt8]?
     /// The newest version; nil while no material exists (pending import).
     public var currentVersion: UInt32?
+    /// HMAC made in the HSM over the row (see `MetadataSeal`); nil until sealed.
+    public var seal: [UInt8]?
 
     public init(keyID: String, createdAt: Date, description: String, keySpec: KeySpec, keyUsage: KeyUsageType,
                 origin: Origin, state: KeyState, policy: String, tags: [Tag] = [], deletionDate: Date? = nil,
                 pendingWindowInDays: Int? = nil, rotationEnabled: Bool = false, rotationPeriodInDays: Int? = nil,
                 nextRotationDate: Date? = nil, validTo: Date? = nil, expirationModel: ExpirationModel? = nil,
-                importedMaterialCheck: [UInt8]? = nil, currentVersion: UInt32? = nil) {
+                importedMaterialCheck: [UInt8]? = nil, currentVersion: UInt32? = nil, seal: [UInt8]? = nil) {
         self.keyID = keyID
         self.createdAt = createdAt
         self.description = description
@@ -49,6 +51,7 @@ public struct KeyRecord: Sendable, Hashable, Codable {
         self.expirationModel = expirationModel
         self.importedMaterialCheck = importedMaterialCheck
         self.currentVersion = currentVersion
+        self.seal = seal
     }
 }
 
@@ -79,9 +82,12 @@ public struct VersionRecord: Sendable, Hashable, Codable {
     /// Encryptions reserved against this version's random-IV budget. Counted
     /// in leases, so a crash can only overcount.
     public var encryptionsReserved: UInt64
+    /// HMAC made in the HSM over the row (see `MetadataSeal`); nil until sealed.
+    public var seal: [UInt8]?
 
     public init(keyID: String, version: UInt32, createdAt: Date, rotationType: RotationType?, storage: KeyStorageMode,
-                objectID: [UInt8], wrappedKey: [UInt8]?, publicKey: [UInt8]?, encryptionsReserved: UInt64 = 0) {
+                objectID: [UInt8], wrappedKey: [UInt8]?, publicKey: [UInt8]?, encryptionsReserved: UInt64 = 0,
+                seal: [UInt8]? = nil) {
         self.keyID = keyID
         self.version = version
         self.createdAt = createdAt
@@ -91,6 +97,7 @@ public struct VersionRecord: Sendable, Hashable, Codable {
         self.wrappedKey = wrappedKey
         self.publicKey = publicKey
         self.encryptionsReserved = encryptionsReserved
+        self.seal = seal
     }
 
     /// `KeyMaterialId` as AWS shows it: 64 hex characters.
@@ -105,11 +112,14 @@ public struct AliasRecord: Sendable, Hashable, Codable {
     public var targetKeyID: String
     public var createdAt: Date
     public var lastUpdatedAt: Date
-    public init(aliasName: String, targetKeyID: String, createdAt: Date, lastUpdatedAt: Date) {
+    /// HMAC made in the HSM over the row (see `MetadataSeal`); nil until sealed.
+    public var seal: [UInt8]?
+    public init(aliasName: String, targetKeyID: String, createdAt: Date, lastUpdatedAt: Date, seal: [UInt8]? = nil) {
         self.aliasName = aliasName
         self.targetKeyID = targetKeyID
         self.createdAt = createdAt
         self.lastUpdatedAt = lastUpdatedAt
+        self.seal = seal
     }
 }
 

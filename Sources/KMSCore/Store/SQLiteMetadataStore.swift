@@ -311,6 +311,12 @@ extension SQLiteMetadataStore {
                 t.column("valid_to", .double).notNull()
             }
         }
+        // v2: the seal of each row that grants or describes power.
+        migrator.registerMigration("v2") { db in
+            for table in ["keys", "versions", "aliases"] {
+                try db.alter(table: table) { t in t.add(column: "seal", .blob) }
+            }
+        }
         return migrator
     }
 }
@@ -346,7 +352,8 @@ private struct KeyRow: FetchableRecord, PersistableRecord {
             validTo: decodeDateIfPresent(row, "valid_to"),
             expirationModel: decodeEnumIfPresent(row, "expiration_model"),
             importedMaterialCheck: decodeBytesIfPresent(row, "imported_material_check"),
-            currentVersion: decodeIntegerIfPresent(row, "current_version"))
+            currentVersion: decodeIntegerIfPresent(row, "current_version"),
+            seal: decodeBytesIfPresent(row, "seal"))
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -368,6 +375,7 @@ private struct KeyRow: FetchableRecord, PersistableRecord {
         container["expiration_model"] = record.expirationModel?.rawValue
         container["imported_material_check"] = record.importedMaterialCheck.map { Data($0) }
         container["current_version"] = record.currentVersion.map { Int64($0) }
+        container["seal"] = record.seal.map { Data($0) }
     }
 }
 
@@ -391,7 +399,8 @@ private struct VersionRow: FetchableRecord, PersistableRecord {
             objectID: decodeBytes(row, "object_id"),
             wrappedKey: decodeBytesIfPresent(row, "wrapped_key"),
             publicKey: decodeBytesIfPresent(row, "public_key"),
-            encryptionsReserved: decodeInteger(row, "encryptions_reserved"))
+            encryptionsReserved: decodeInteger(row, "encryptions_reserved"),
+            seal: decodeBytesIfPresent(row, "seal"))
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -404,6 +413,7 @@ private struct VersionRow: FetchableRecord, PersistableRecord {
         container["wrapped_key"] = record.wrappedKey.map { Data($0) }
         container["public_key"] = record.publicKey.map { Data($0) }
         container["encryptions_reserved"] = storedCount(record.encryptionsReserved)
+        container["seal"] = record.seal.map { Data($0) }
     }
 }
 
@@ -422,7 +432,8 @@ private struct AliasRow: FetchableRecord, PersistableRecord {
             aliasName: row.decode(forColumn: "alias_name"),
             targetKeyID: row.decode(forColumn: "target_key_id"),
             createdAt: decodeDate(row, "created_at"),
-            lastUpdatedAt: decodeDate(row, "last_updated_at"))
+            lastUpdatedAt: decodeDate(row, "last_updated_at"),
+            seal: decodeBytesIfPresent(row, "seal"))
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -430,6 +441,7 @@ private struct AliasRow: FetchableRecord, PersistableRecord {
         container["target_key_id"] = record.targetKeyID
         container["created_at"] = storedDate(record.createdAt)
         container["last_updated_at"] = storedDate(record.lastUpdatedAt)
+        container["seal"] = record.seal.map { Data($0) }
     }
 }
 
