@@ -7,7 +7,7 @@ struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Administer tokens straight over PKCS#11.",
-        subcommands: [ListSlots.self, ListMechanisms.self, SelfTest.self])
+        subcommands: [ListSlots.self, ListMechanisms.self, TokenSetupCommand.self, SelfTest.self])
 }
 
 /// Which module to load: --module, $P11KMS_MODULE, or SoftHSM2 (configured

@@ -107,6 +107,45 @@ struct LifecycleTests {
         #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("chmod 600"))
     }
 
+    @Test func tokenSetupPreparesABareTokenForProduction() async throws {
+        let state = DaemonProcess.makeStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let cli = try DaemonProcess.cli()
+        // A token with PINs but none of the daemon's objects.
+        let (made, _) = try DaemonProcess.run(cli, ["token", "self-test", "--state-dir", state])
+        #expect(made == 0)
+        let setup = ["token", "setup", "--state-dir", state, "--token-label", "p11kms-dev", "--pin-file", state + "/user-pin",
+                     "--audit-public-key", state + "/audit.pem"]
+        let (first, created) = try DaemonProcess.run(cli, setup)
+        #expect(first == 0 && created.components(separatedBy: "created ").count - 1 == 3, "\(created)")
+        let (second, present) = try DaemonProcess.run(cli, setup)
+        #expect(second == 0 && present.components(separatedBy: "present ").count - 1 == 3, "idempotent: \(present)")
+        let (exported, pem) = try DaemonProcess.run(cli, ["audit", "export-public-key", "--state-dir", state, "--token-label", "p11kms-dev"])
+        let written = try String(contentsOfFile: state + "/audit.pem", encoding: .utf8)
+        #expect(exported == 0 && pem == written)
+
+        try """
+            state_directory = "\(state)"
+            [hsm]
+            token_label = "p11kms-dev"
+            pin_file = "\(state)/user-pin"
+            [server]
+            socket = "\(state)/prod.sock"
+            [access]
+            admins = ["uid:\(getuid())"]
+            """.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
+        let daemon = try await DaemonProcess(stateDirectory: state, socketPath: state + "/prod.sock",
+                                             arguments: ["--config", state + "/p11kmsd.toml"],
+                                             environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+        let key = (try daemon.callJSON("CreateKey", [:]).1["KeyMetadata"] as? [String: Any])?["KeyId"] as? String
+        #expect(key != nil)
+        let encrypted = try daemon.callJSON("Encrypt", ["KeyId": key ?? "", "Plaintext": "aGk="]).0
+        #expect(encrypted == 200)
+        #expect(try await daemon.stop() == 0)
+        let (verified, report) = try DaemonProcess.run(cli, ["audit", "verify", state + "/audit", "--public-key", state + "/audit.pem"])
+        #expect(verified == 0, "\(report)")
+    }
+
     @Test(.enabled(if: getuid() == 0, "needs root to run a client as another uid"))
     func callerWithAnotherUIDIsRefused() async throws {
         // The socket is given to group nogroup so uid 65534 can reach it at all,

@@ -360,3 +360,17 @@ struct DaemonConfigurationTests {
         }
     }
 }
+
+@Suite("Shipped example configuration")
+struct ExampleConfigTests {
+    @Test func contribConfigParsesWithTheValuesItShows() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("contrib/p11kmsd.toml").path
+        let config = try DaemonConfiguration.load(path: path)
+        #expect(config.token == .label("p11kms") && config.pin == .credential("user-pin"))
+        #expect(config.server.socketPath == "/run/p11kms/p11kms.sock" && config.server.socketGroup == "p11kms-clients")
+        #expect(config.keyStorage == .wrapped && config.stateDirectory == "/var/lib/p11kms")
+        #expect(config.access.admins.groups == ["p11kms-admin"] && config.access.keyCreators.groups == ["p11kms-creators"])
+        #expect(config.auditDirectory == "/var/lib/p11kms/audit" && config.auditCheckpointLines == 1000)
+    }
+}

@@ -1,5 +1,10 @@
 import PKCS11
 
+/// Labels of the daemon's own token objects, for tools that list them.
+public enum KeyVaultLabels {
+    public static let domain = KeyVault.domainKeyLabel
+}
+
 /// The token objects the daemon needs besides keys, made once per token by
 /// `p11kms token setup` (and by dev mode and tests).
 public enum TokenSetup {

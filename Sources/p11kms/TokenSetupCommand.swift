@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import KMSCore
+import PKCS11
+
+/// `p11kms token setup`: the token objects p11kmsd needs besides keys.
+struct TokenSetupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup",
+        abstract: "Create the daemon's domain, audit and metadata-seal keys on a token (idempotent).",
+        discussion: """
+            Logs in as the user and makes, where missing:
+              \(KeyVaultLabels.domain)   AES-256, wrap/unwrap only (wrapped key storage)
+              \(HSMAuditSigner.keyLabel)   ECDSA P-256 pair, sign only (audit checkpoints)
+              \(HSMMetadataSealer.keyLabel)   HMAC key, sign/verify only (sealed metadata)
+            all private, sensitive and never extractable. The user PIN is read from --pin-file (mode 0600)
+            or the environment variable named by --pin-env, never from the command line.
+            """)
+
+    @OptionGroup var moduleOptions: ModuleOptions
+    @Option(help: "Label of the token (default: the only initialised token).") var tokenLabel: String?
+    @Option(help: ArgumentHelp("File holding the user PIN (mode 0600).", valueName: "file")) var pinFile: String?
+    @Option(help: ArgumentHelp("Environment variable holding the user PIN.", valueName: "name")) var pinEnv: String?
+    @Option(help: ArgumentHelp("Also write the audit public key (PEM) here.", valueName: "file")) var auditPublicKey: String?
+
+    func validate() throws {
+        guard (pinFile == nil) != (pinEnv == nil) else { throw ValidationError("give exactly one of --pin-file and --pin-env") }
+    }
+
+    func run() throws {
+        let module = try moduleOptions.load()
+        let token = try selectToken(module, label: tokenLabel)
+        let pin = try pinFile.map(PIN.fromFile) ?? PIN.fromEnvironment(pinEnv!)
+        let session = try token.openSession()
+        defer { try? session.close() }
+        try session.login(.user, pin: pin)
+        defer { try? session.logout() }
+        let created = [
+            (KeyVaultLabels.domain, try TokenSetup.ensureDomainKey(session)),
+            (HSMAuditSigner.keyLabel, try TokenSetup.ensureAuditKey(session)),
+            (HSMMetadataSealer.keyLabel, try TokenSetup.ensureSealKey(session)),
+        ]
+        for (label, isNew) in created { print("\(isNew ? "created" : "present") \(label)") }
+        if let auditPublicKey {
+            guard let key = try session.findObjects([.class(.publicKey), .label(HSMAuditSigner.keyLabel)]).first else {
+                throw ValidationError("the audit key has no public half on this token")
+            }
+            let pem = AuditLog.publicKeyPEM(try session.subjectPublicKeyInfo(of: key))
+            try pem.write(toFile: auditPublicKey, atomically: true, encoding: .utf8)
+            print("wrote \(auditPublicKey)")
+        }
+    }
+}
