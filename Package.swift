@@ -16,8 +16,11 @@ let package = Package(
         .library(name: "SoftHSMTestSupport", targets: ["SoftHSMTestSupport"]),
         .library(name: "KMSCore", targets: ["KMSCore"]),
         .library(name: "KMSServer", targets: ["KMSServer"]),
+        .library(name: "KMSClient", targets: ["KMSClient"]),
         .executable(name: "p11kms", targets: ["p11kms"]),
         .executable(name: "p11kmsd", targets: ["p11kmsd"]),
+        .executable(name: "p11kms-hsmbench", targets: ["p11kms-hsmbench"]),
+        .executable(name: "p11kms-loadgen", targets: ["p11kms-loadgen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -27,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -72,6 +76,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KMSClient",
+            dependencies: [
+                "KMSCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "p11kmsd",
             dependencies: [
@@ -97,6 +113,18 @@ let package = Package(
                 "SoftHSMTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // scripts/bench: the raw PKCS#11 baseline, in process (no daemon).
+        .executableTarget(
+            name: "p11kms-hsmbench",
+            dependencies: ["PKCS11", "SoftHSMTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // scripts/bench: load through the daemon's socket, and the report.
+        // Foundation only, so it measures the daemon and nothing of ours.
+        .executableTarget(
+            name: "p11kms-loadgen",
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -128,6 +156,15 @@ let package = Package(
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KMSClientTests",
+            dependencies: [
+                "KMSClient",
+                "KMSCore",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

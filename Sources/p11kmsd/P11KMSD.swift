@@ -20,6 +20,8 @@ struct P11KMSD: AsyncParsableCommand {
     @Flag(help: "Run on a SoftHSM2 dev token in --state-dir.") var dev = false
     @Option(help: ArgumentHelp("Dev state directory.", valueName: "dir")) var stateDir = "./.p11kms-dev"
     @Option(help: ArgumentHelp("Dev mode key storage: wrapped or token.", valueName: "mode")) var keyStorage: String?
+    @Option(help: ArgumentHelp("Dev mode: unwrapped keys kept in the HSM (wrapped mode; default 1000).", valueName: "n"))
+    var cacheSize: Int?
     @Option(help: ArgumentHelp("Dev mode: group given the socket (mode 0660).", valueName: "group")) var socketGroup: String?
     @Option(help: ArgumentHelp("Dev mode: seconds a connection may idle before it is closed (default 60).", valueName: "s"))
     var idleTimeout: Int?
@@ -33,9 +35,10 @@ struct P11KMSD: AsyncParsableCommand {
         if let keyStorage, !["wrapped", "token"].contains(keyStorage) {
             throw ValidationError("--key-storage must be wrapped or token")
         }
-        if !dev && (keyStorage != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil) {
-            throw ValidationError("--key-storage, --socket-group and the timeouts go with --dev; set them in the config file otherwise")
+        if !dev && (keyStorage != nil || cacheSize != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil) {
+            throw ValidationError("--key-storage, --cache-size, --socket-group and the timeouts go with --dev; set them in the config file otherwise")
         }
+        if let cacheSize, cacheSize <= 0 { throw ValidationError("--cache-size must be positive") }
         if let t = idleTimeout ?? requestTimeout, t <= 0 { throw ValidationError("timeouts must be positive") }
     }
 
@@ -48,6 +51,7 @@ struct P11KMSD: AsyncParsableCommand {
             if dev {
                 var c = try DevSetup.configuration(stateDirectory: stateDir, keyStorage: keyStorage)
                 c.server.socketGroup = socketGroup
+                if let cacheSize { c.cacheSize = cacheSize }
                 if let idleTimeout { c.server.idleTimeout = .seconds(Int64(idleTimeout)) }
                 if let requestTimeout { c.server.requestTimeout = .seconds(Int64(requestTimeout)) }
                 configuration = c

@@ -97,6 +97,11 @@ final class DaemonProcess: @unchecked Sendable {
         throw DaemonError("p11kmsd did not print its listening line in time: \(stderrText())")
     }
 
+    /// A daemon a failed test left running is killed, never left behind.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
     func stderrText() -> String {
         String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
     }

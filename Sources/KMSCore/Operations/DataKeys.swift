@@ -47,6 +47,21 @@ public struct GenerateDataKeyPairResponse: Codable, Sendable {
 }
 
 extension KMSEngine {
+    /// The key that encrypts a data key (pair): authorised, enabled, and a
+    /// symmetric encryption key.
+    private func dataKeyEncryptionKey(_ keyId: String?, context: [String: String]?, dryRun flag: Bool?,
+                                      operation: KMSOperation, caller: Principal) async throws -> KeyRecord {
+        let key = try await authorizedKey(keyId, for: operation, caller: caller, conditions: .context(context))
+        AuditScope.note(context: context)
+        try checkState(key, for: operation)
+        try checkUsage(key, .encryptDecrypt, for: operation)
+        guard key.keySpec == .symmetricDefault else {
+            throw KMSError.invalidKeyUsage("\(operation.rawValue) needs a SYMMETRIC_DEFAULT key; \(arn(key)) is \(key.keySpec.rawValue).")
+        }
+        try dryRun(flag)
+        return key
+    }
+
     public func generateDataKey(_ r: GenerateDataKeyRequest, caller: Principal) async throws -> GenerateDataKeyResponse {
         try await dataKey(r, withPlaintext: true, operation: .generateDataKey, caller: caller)
     }
@@ -68,14 +83,8 @@ extension KMSEngine {
         }
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
-        let key = try await authorizedKey(r.keyId, for: operation, caller: caller, conditions: .context(r.encryptionContext))
-        AuditScope.note(context: r.encryptionContext)
-        try checkState(key, for: operation)
-        try checkUsage(key, .encryptDecrypt, for: operation)
-        guard key.keySpec == .symmetricDefault else {
-            throw KMSError.invalidKeyUsage("\(operation.rawValue) needs a SYMMETRIC_DEFAULT key; \(arn(key)) is \(key.keySpec.rawValue).")
-        }
-        try dryRun(r.dryRun)
+        let key = try await dataKeyEncryptionKey(r.keyId, context: r.encryptionContext, dryRun: r.dryRun,
+                                                 operation: operation, caller: caller)
         // The data key comes from the HSM's RNG.
         let dataKey = try await pool.withSession { try $0.generateRandom(count: count) }
         let blob = try await encrypt(dataKey, key: key, algorithm: .symmetricDefault, context: r.encryptionContext ?? [:])
@@ -97,14 +106,8 @@ extension KMSEngine {
         let spec = try Validate.required(r.keyPairSpec, "KeyPairSpec")
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
-        let key = try await authorizedKey(r.keyId, for: operation, caller: caller, conditions: .context(r.encryptionContext))
-        AuditScope.note(context: r.encryptionContext)
-        try checkState(key, for: operation)
-        try checkUsage(key, .encryptDecrypt, for: operation)
-        guard key.keySpec == .symmetricDefault else {
-            throw KMSError.invalidKeyUsage("\(operation.rawValue) needs a SYMMETRIC_DEFAULT key; \(arn(key)) is \(key.keySpec.rawValue).")
-        }
-        try dryRun(r.dryRun)
+        let key = try await dataKeyEncryptionKey(r.keyId, context: r.encryptionContext, dryRun: r.dryRun,
+                                                 operation: operation, caller: caller)
         let pair: (privateKey: [UInt8], publicKey: [UInt8])
         do {
             pair = try OpenSSLCrypto.generateKeyPair(spec)

@@ -1,5 +1,4 @@
 import Foundation
-import KMSCore
 
 /// The AWS JSON 1.1 body codec: member names in PascalCase on the wire
 /// (`KeyId`, `EncryptionContext`) and lowerCamel in Swift, blobs as base64,
