@@ -10,5 +10,5 @@ struct P11KMS: AsyncParsableCommand {
             pkcs11-tool and softhsm2-util. The KMS operations through the daemon arrive
             with p11kmsd.
             """,
-        subcommands: [TokenCommand.self, AuditCommand.self])
+        subcommands: KMSCommands.all + FileCommands.all + [TokenCommand.self, AuditCommand.self])
 }

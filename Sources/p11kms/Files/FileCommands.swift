@@ -1,0 +1,6 @@
+import ArgumentParser
+
+/// encrypt-file / decrypt-file (envelope encryption) and status.
+enum FileCommands {
+    static let all: [any ParsableCommand.Type] = []
+}
