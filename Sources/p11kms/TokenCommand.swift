@@ -7,7 +7,9 @@ struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Administer tokens straight over PKCS#11.",
-        subcommands: [ListSlots.self, ListMechanisms.self, TokenSetupCommand.self, SelfTest.self])
+        subcommands: [ListSlots.self, ListMechanisms.self, TokenSetupCommand.self, SelfTest.self,
+                      TokenInfoCommand.self, TokenInitCommand.self, TokenInitPINCommand.self, TokenChangePINCommand.self,
+                      TokenListObjectsCommand.self, TokenDeleteObjectCommand.self, TokenRandomCommand.self])
 }
 
 /// Which module to load: --module, $P11KMS_MODULE, or SoftHSM2 (configured
