@@ -43,4 +43,33 @@ struct ReadmeTests {
             #expect(aliases?.first?["AliasName"] as? String == "alias/demo")
         }
     }
+
+    @Test func cliWalkthroughWorksAsWritten() async throws {
+        let script = try Self.block(after: "<!-- tested: cli-walkthrough")
+        try await withDaemon { d in
+            let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-cli-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: cwd) }
+            try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
+                                                       withDestinationPath: d.stateDirectory)
+            let bash = Process()
+            bash.executableURL = URL(fileURLWithPath: "/bin/bash")
+            bash.arguments = ["-euo", "pipefail", "-c", script]
+            bash.currentDirectoryURL = cwd
+            // The README runs from the checkout, where .build/debug holds p11kms.
+            let binaries = URL(fileURLWithPath: try DaemonProcess.cli()).deletingLastPathComponent().path
+            bash.environment = ProcessInfo.processInfo.environment
+                .merging(["PATH": binaries + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]) { $1 }
+            let out = Pipe()
+            bash.standardOutput = out
+            try bash.run()
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            bash.waitUntilExit()
+            #expect(bash.terminationStatus == 0, "\(output)")
+            let lines = output.split(separator: "\n").map(String.init)
+            #expect(lines.filter { $0 == "hello, HSM" }.count == 2, "\(output)")
+            #expect(lines.contains("file round trip ok") && lines.contains("Verified OK"), "\(output)")
+            #expect(lines.last == "PendingDeletion", "\(output)")
+        }
+    }
 }
