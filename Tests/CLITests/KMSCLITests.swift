@@ -13,18 +13,9 @@ final class KMSCLIDaemon: @unchecked Sendable {
     private let process: Process
     private let output = Pipe()
 
+    /// Where `p11kmsd` and `p11kms` were built (found by `FileTestBinaries`).
     static func buildDirectory() throws -> URL {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let candidates = [testBinary, testBinary.deletingLastPathComponent(), checkout.appendingPathComponent(".build/debug")]
-        guard let dir = candidates.first(where: {
-            FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("p11kmsd").path)
-                && FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("p11kms").path)
-        }) else {
-            throw KMSCLITestError("p11kmsd and p11kms not built; looked in \(candidates.map(\.path))")
-        }
-        return dir
+        URL(fileURLWithPath: try FileTestBinaries.daemon()).deletingLastPathComponent()
     }
 
     init() async throws {
@@ -34,8 +25,7 @@ final class KMSCLIDaemon: @unchecked Sendable {
         process.executableURL = try Self.buildDirectory().appendingPathComponent("p11kmsd")
         process.arguments = ["--dev", "--state-dir", stateDirectory]
         // Run from the checkout so softhsm-test.conf is found.
-        process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+        process.currentDirectoryURL = FileTestBinaries.checkout
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
