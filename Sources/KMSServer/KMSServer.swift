@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -21,11 +22,14 @@ public final class KMSServer: Sendable {
     private let router = OperationRouter()
     private let metrics = ServerMetrics()
     private let state = Mutex<State>(State())
+    /// Operation requests admitted and not yet answered (for throttling).
+    private let inFlight = Atomic<Int>(0)
     /// Where every request is recorded; nil only for embedders that audit elsewhere.
     private let audit: AuditLog?
 
     private struct State {
-        var serverChannel: (any Channel)?
+        /// The Unix socket's listener, then the TCP listener's if there is one.
+        var serverChannels: [any Channel] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
         var shuttingDown = false
         var lastAccept = ContinuousClock.now
@@ -43,52 +47,55 @@ public final class KMSServer: Sendable {
         self.logger = logger
     }
 
-    /// Binds the socket and serves until `shutdown()`; returns once every
-    /// connection has finished. `onListening` runs when the socket is ready.
+    /// How a listener knows its callers.
+    enum Listener: Sendable {
+        /// The Unix socket: the kernel's peer credentials, once per connection.
+        case unix
+        /// TCP: each request's Signature Version 4 signature.
+        case tcp(SigV4Verifier)
+    }
+
+    private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    private typealias Listening = NIOAsyncChannel<Connection, Never>
+
+    /// Binds the socket (and the TCP listener, if configured) and serves until
+    /// `shutdown()`; returns once every connection has finished. `onListening`
+    /// runs when all listeners are ready.
     public func run(onListening: @Sendable () -> Void = {}) async throws {
         let path = configuration.socketPath
         try UnixSocketPath.prepare(path)
-        let guardConfig = (configuration.idleTimeout, configuration.requestTimeout)
+        let tlsContext = try configuration.tcp?.makeTLSContext()
         // The socket file's first mode comes from the process umask, which
         // p11kmsd sets to 077 at start (and systemd's UMask= too): it is
         // owner-only until it has been given to its group and opened to it.
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 512)
-            .bind(unixDomainSocketPath: path) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(
-                        ConnectionGuard(idleTimeout: guardConfig.0, requestTimeout: guardConfig.1))
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel)
+        let unix = try await bootstrap().bind(unixDomainSocketPath: path) { channel in
+            self.configurePipeline(channel, tls: nil)
+        }
+        var listeners: [(Listening, Listener)] = [(unix, .unix)]
+        do {
+            try UnixSocketPath.secure(path, group: configuration.socketGroup)
+            if let tcp = configuration.tcp {
+                let listening = try await bootstrap().bind(host: tcp.host, port: tcp.port) { channel in
+                    self.configurePipeline(channel, tls: tlsContext)
                 }
+                listeners.append((listening, .tcp(tcp.verifier)))
             }
-        try UnixSocketPath.secure(path, group: configuration.socketGroup)
+        } catch {
+            for (listening, _) in listeners { try? await listening.channel.close() }
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
         let alreadyStopping = state.withLock { s -> Bool in
-            s.serverChannel = server.channel
+            s.serverChannels = listeners.map(\.0.channel)
             return s.shuttingDown
         }
-        if alreadyStopping { server.channel.close(promise: nil) }
+        if alreadyStopping { listeners.forEach { $0.0.channel.close(promise: nil) } }
         onListening()
 
         do {
             try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        let admitted = state.withLock { s -> Bool in
-                            s.lastAccept = .now
-                            guard s.connections.count < configuration.maxConnections else { return false }
-                            s.connections[ObjectIdentifier(connection.channel)] = connection.channel
-                            return true
-                        }
-                        guard admitted else {
-                            logger.warning("connection refused: \(configuration.maxConnections) connections are open")
-                            connection.channel.close(promise: nil)
-                            continue
-                        }
-                        group.addTask { await self.serve(connection) }
-                    }
+                for (listening, kind) in listeners {
+                    group.addTask { try await self.accept(listening, kind) }
                 }
             }
         } catch where state.withLock({ $0.shuttingDown }) {
@@ -98,12 +105,56 @@ public final class KMSServer: Sendable {
         if !state.withLock({ $0.shuttingDown }) { try? FileManager.default.removeItem(atPath: path) }
     }
 
+    /// The TCP or Unix address the TCP listener is bound to, once running
+    /// (port 0 in the configuration picks a free one).
+    public var tcpPort: Int? {
+        state.withLock { $0.serverChannels.dropFirst().first?.localAddress?.port }
+    }
+
+    private func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    }
+
+    private func configurePipeline(_ channel: any Channel, tls: NIOSSLContext?) -> EventLoopFuture<Connection> {
+        let limits = (configuration.idleTimeout, configuration.requestTimeout)
+        return channel.eventLoop.makeCompletedFuture {
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withErrorHandling: true)
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(idleTimeout: limits.0, requestTimeout: limits.1))
+            return try Connection(wrappingChannelSynchronously: channel)
+        }
+    }
+
+    private func accept(_ listening: Listening, _ kind: Listener) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await listening.executeThenClose { inbound in
+                for try await connection in inbound {
+                    let admitted = state.withLock { s -> Bool in
+                        s.lastAccept = .now
+                        guard s.connections.count < configuration.maxConnections else { return false }
+                        s.connections[ObjectIdentifier(connection.channel)] = connection.channel
+                        return true
+                    }
+                    guard admitted else {
+                        logger.warning("connection refused: \(configuration.maxConnections) connections are open")
+                        connection.channel.close(promise: nil)
+                        continue
+                    }
+                    group.addTask { await self.serve(connection, kind) }
+                }
+            }
+        }
+    }
+
     /// Stops accepting, lets requests in flight finish, closes idle
     /// connections; `run()` returns when the last connection is closed.
     public func shutdown() {
-        let (server, connections, alreadyStopping) = state.withLock { s -> ((any Channel)?, [any Channel], Bool) in
+        let (servers, connections, alreadyStopping) = state.withLock { s -> ([any Channel], [any Channel], Bool) in
             defer { s.shuttingDown = true }
-            return (s.serverChannel, Array(s.connections.values), s.shuttingDown)
+            return (s.serverChannels, Array(s.connections.values), s.shuttingDown)
         }
         guard !alreadyStopping else { return }
         // No new client can find the socket from now on...
@@ -113,23 +164,26 @@ public final class KMSServer: Sendable {
         }
         // ...but those already queued are accepted and served before the
         // listener closes.
-        guard let server else { return }
+        guard !servers.isEmpty else { return }
         Task { [self] in
             while ContinuousClock.now - state.withLock({ $0.lastAccept }) < Self.acceptQuietPeriod {
                 try? await Task.sleep(for: .milliseconds(50))
             }
-            server.close(promise: nil)
+            servers.forEach { $0.close(promise: nil) }
         }
     }
 
     // MARK: One connection
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serve(_ connection: Connection, _ kind: Listener) async {
         let channel = connection.channel
         defer { _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) } }
         // A connection accepted while draining started is drained too.
         if state.withLock({ $0.shuttingDown }) { channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.Drain()) }
-        let principal = try? await PeerCredentials.principal(of: channel)
+        let caller: Caller = switch kind {
+        case .unix: .peer(try? await PeerCredentials.principal(of: channel))
+        case .tcp(let verifier): .signed(verifier, remoteAddress: channel.remoteAddress.map(Self.describe))
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -153,7 +207,7 @@ public final class KMSServer: Sendable {
                         guard let h = head else { continue }
                         head = nil
                         let draining = state.withLock { $0.shuttingDown }
-                        let response = await self.respond(to: h, body: Data(body.readableBytesView), principal: principal)
+                        let response = await self.respond(to: h, body: Data(body.readableBytesView), caller: caller)
                         let keepAlive = h.isKeepAlive && !draining
                         try await self.write(response, to: outbound, keepAlive: keepAlive)
                         if !keepAlive { return }
@@ -208,15 +262,32 @@ public final class KMSServer: Sendable {
 
     // MARK: Routing
 
-    private func respond(to h: HTTPRequestHead, body: Data, principal: Principal?) async -> Response {
+    /// Who sent a request: known from the socket, or to be proven by its signature.
+    enum Caller {
+        case peer(Principal?)
+        case signed(SigV4Verifier, remoteAddress: String?)
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return address.description }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
+    }
+
+    private func respond(to h: HTTPRequestHead, body: Data, caller: Caller) async -> Response {
         let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
+        if case .signed = caller, !(h.method == .POST && path == "/") {
+            // Health and metrics stay on the Unix socket, for the host's operators.
+            return error(KMSError(.unknownOperation, "The TCP listener serves only POST / with X-Amz-Target."),
+                         status: .notFound)
+        }
         switch (h.method, path) {
         case (.GET, "/health"):
             return await healthResponse()
         case (.GET, "/metrics"):
             return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: Data(metrics.render(engine: engine)))
         case (.POST, "/"):
-            return await operationResponse(h, body: body, principal: principal)
+            return await operationResponse(h, body: body, caller: caller)
         case (_, "/"), (_, "/health"), (_, "/metrics"):
             return error(KMSError(.unknownOperation, "\(h.method.rawValue) is not allowed on \(path)."), status: .methodNotAllowed)
         default:
@@ -229,7 +300,7 @@ public final class KMSServer: Sendable {
     /// record it. The response leaves only after its audit line is durable;
     /// if the log cannot be written the request fails closed, and when the
     /// log is already known broken nothing is performed at all.
-    private func operationResponse(_ h: HTTPRequestHead, body: Data, principal: Principal?) async -> Response {
+    private func operationResponse(_ h: HTTPRequestHead, body: Data, caller: Caller) async -> Response {
         let start = ContinuousClock.now
         let requestID = UUID().uuidString.lowercased()
         let target = h.headers.first(name: "x-amz-target")
@@ -239,8 +310,30 @@ public final class KMSServer: Sendable {
         let requested = target.map { String($0.prefix(64)) } ?? "none"
         let scope = AuditScope()
         var response: Response
+        var principal: Principal?
+        var auditPrincipal = AuditPrincipal.unidentified()
+        // Named before authentication, so a refused signature is recorded
+        // against the operation it was for.
+        if let op = try? router.operation(target: target) { opName = op.rawValue }
         do {
             try audit?.ensureWritable()
+            switch caller {
+            case .peer(let peer):
+                principal = peer
+                if let peer { auditPrincipal = AuditPrincipal(peer) }
+            case .signed(let verifier, let remoteAddress):
+                auditPrincipal = .unidentified(remoteAddress: remoteAddress)
+                let request = SigV4.Request(method: h.method.rawValue, uri: h.uri,
+                                            headers: h.headers.map { ($0.name, $0.value) }, body: body)
+                switch verifier.authenticate(request, now: Date(), remoteAddress: remoteAddress) {
+                case .success(let signer):
+                    principal = signer
+                    auditPrincipal = AuditPrincipal(signer)
+                case .failure(let refusal):
+                    auditPrincipal = .unidentified(claimedAccessKey: refusal.claimedAccessKey, remoteAddress: remoteAddress)
+                    throw refusal.error
+                }
+            }
             let contentType = h.headers.first(name: "content-type") ?? ""
             guard contentType.lowercased().hasPrefix("application/x-amz-json-1.1")
                     || contentType.lowercased().hasPrefix("application/x-amz-json-1.0") else {
@@ -250,6 +343,12 @@ public final class KMSServer: Sendable {
             opName = op.rawValue
             guard let principal else {
                 throw KMSError(.accessDenied, "The caller's identity could not be read from the socket.")
+            }
+            let admitted = admit()
+            defer { if admitted { release() } }
+            guard admitted else {
+                throw KMSError(.throttling, "Too many requests are waiting for the HSM (more than "
+                               + "\(configuration.maxConcurrentRequests ?? 0) at once); retry with backoff.")
             }
             let out = try await AuditScope.$current.withValue(scope) {
                 try await router.handle(op, engine: engine, body: body, caller: principal)
@@ -273,9 +372,9 @@ public final class KMSServer: Sendable {
             let details = scope.recorded
             let event = AuditEvent(
                 requestID: requestID, operation: opName == "unknown" ? "unknown:" + requested : opName,
-                principal: principal.map { AuditPrincipal($0) } ?? AuditPrincipal(uid: .max, gid: .max, pid: 0),
+                principal: auditPrincipal,
                 keyID: details.keyID, keyVersion: details.keyVersion, encryptionContext: details.encryptionContext,
-                outcome: errorName == nil ? .allowed : errorName == KMSError.Name.accessDenied.rawValue ? .denied : .failed,
+                outcome: errorName.map { Self.deniedNames.contains($0) ? .denied : .failed } ?? .allowed,
                 error: errorName, durationMilliseconds: milliseconds)
             do {
                 try await audit.append(event)
@@ -289,9 +388,34 @@ public final class KMSServer: Sendable {
         metrics.record(operation: opName, outcome: outcome, duration: ContinuousClock.now - start)
         logger.debug("request", metadata: [
             "request_id": .string(requestID), "operation": .string(opName), "outcome": .string(outcome),
-            "uid": .string(principal.map { String($0.uid) } ?? "?"),
+            "caller": .string(principal.map(Self.describe) ?? "?"),
         ])
         return response
+    }
+
+    /// Errors the audit log records as `denied`: the caller was not allowed,
+    /// or could not prove who it is.
+    static let deniedNames: Set<String> = [
+        KMSError.Name.accessDenied, .missingAuthenticationToken, .incompleteSignature, .invalidSignature, .unrecognizedClient,
+    ].reduce(into: []) { $0.insert($1.rawValue) }
+
+    static func describe(_ p: Principal) -> String {
+        p.accessKeyName.map { "access-key:" + $0 } ?? "uid:\(p.uid)"
+    }
+
+    /// Takes a place among the requests allowed at once; false when full.
+    private func admit() -> Bool {
+        guard let limit = configuration.maxConcurrentRequests else { return true }
+        let (_, now) = inFlight.add(1, ordering: .relaxed)
+        if now > limit {
+            inFlight.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    private func release() {
+        if configuration.maxConcurrentRequests != nil { inFlight.subtract(1, ordering: .relaxed) }
     }
 
     private func errorName(_ body: Data) -> String {

@@ -13,6 +13,12 @@ public struct ServerConfiguration: Sendable {
     public var requestTimeout: TimeAmount = .seconds(10)
     /// The state directory, whose writability `/health` reports.
     public var stateDirectory: String?
+    /// The optional TCP listener with SigV4 authentication; nil: Unix socket only.
+    public var tcp: TCPListenerConfiguration?
+    /// Requests being performed or waiting for an HSM session at once; one
+    /// more is refused with ThrottlingException so SDKs back off and retry.
+    /// Nil: no bound (the pool's queue grows with the connections).
+    public var maxConcurrentRequests: Int?
 
     public init(socketPath: String, socketGroup: String? = nil) {
         self.socketPath = socketPath

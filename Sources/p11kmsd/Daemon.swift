@@ -106,8 +106,19 @@ struct Daemon {
             }
         }
         try await server.run {
+            var line = "p11kmsd: listening on \(c.server.socketPath)"
+            if let tcp = c.server.tcp, let port = server.tcpPort {
+                let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
+                let endpoint = "\(tcp.tls == nil ? "http" : "https")://\(host):\(port)"
+                line += " and \(endpoint)"
+                if dev {
+                    do { try DevSetup.writeAWSConfig(c, endpoint: endpoint) } catch {
+                        logger.error("cannot write \(c.stateDirectory)/aws-config: \(error)")
+                    }
+                }
+            }
             // One line on stdout, written at once (not buffered), that scripts wait for.
-            FileHandle.standardOutput.write(Data("p11kmsd: listening on \(c.server.socketPath)\n".utf8))
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
         scheduler.cancel()
         signals.cancel()

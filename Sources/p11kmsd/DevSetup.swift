@@ -19,4 +19,58 @@ enum DevSetup {
         config.access = AccessControl(admins: PrincipalSet(uids: [0, getuid()]))
         return config
     }
+
+    /// The dev access key's principal name (`"Principal": {"AWS": ["dev"]}`).
+    static let accessKeyName = "dev"
+
+    /// `--tcp`: the TCP listener with one access key, made on first use and
+    /// kept in DIR/dev-access-key (mode 0600) so a restart keeps it. The key
+    /// is an admin, as the developer is.
+    static func addTCPListener(_ config: inout DaemonConfiguration, listen: String) throws {
+        let file = config.stateDirectory + "/dev-access-key"
+        if !FileManager.default.fileExists(atPath: file) {
+            let (id, secret) = AccessKey.generateDevCredentials()
+            try writePrivateFile(file, "\(id)\n\(secret)\n")
+        }
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        guard lines.count == 2 else {
+            throw AccessKeyError("\(file) is not an access key id and secret on two lines; delete it to make a new key")
+        }
+        let secretFile = config.stateDirectory + "/dev-access-key.secret"
+        try writePrivateFile(secretFile, lines[1])
+        let key = try AccessKey.load(id: lines[0], name: accessKeyName, secretFile: secretFile)
+        config.server.tcp = try TCPListenerConfiguration(
+            listen: listen, tls: nil, verifier: SigV4Verifier(region: config.arn.region, keys: AccessKeyStore([key])))
+        config.access.admins.accessKeys.insert(accessKeyName)
+    }
+
+    /// DIR/aws-config: a profile `p11kms` that points AWS SDKs and the aws
+    /// CLI at the listener with the dev key, for
+    /// `AWS_CONFIG_FILE=DIR/aws-config AWS_PROFILE=p11kms aws kms list-keys`.
+    static func writeAWSConfig(_ config: DaemonConfiguration, endpoint: String) throws {
+        let lines = try String(contentsOfFile: config.stateDirectory + "/dev-access-key", encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        try writePrivateFile(config.stateDirectory + "/aws-config", """
+            # Written by p11kmsd --dev --tcp; rewritten at every start.
+            [profile p11kms]
+            region = \(config.arn.region)
+            aws_access_key_id = \(lines[0])
+            aws_secret_access_key = \(lines[1])
+            endpoint_url = \(endpoint)
+
+            """)
+    }
+
+    /// Written whole to a temporary name, mode 0600 from the start, then renamed.
+    private static func writePrivateFile(_ path: String, _ text: String) throws {
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw AccessKeyError("cannot write \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw AccessKeyError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
 }

@@ -11,7 +11,8 @@ struct P11KMSD: AsyncParsableCommand {
         discussion: """
             Production: p11kmsd --config /etc/p11kms/p11kmsd.toml (see contrib/p11kmsd.toml and the README).
             Development: p11kmsd --dev [--state-dir DIR] makes (or reuses) a SoftHSM2 token, PINs, the
-            domain key and the metadata store in DIR (default ./.p11kms-dev) and listens on DIR/p11kms.sock.
+            domain key and the metadata store in DIR (default ./.p11kms-dev) and listens on DIR/p11kms.sock;
+            with --tcp 127.0.0.1:PORT also on TCP for AWS SDKs (see DIR/aws-config).
             When ready it prints 'p11kmsd: listening on <socket>'. SIGTERM or SIGINT drain requests in
             flight and exit 0.
             """)
@@ -27,6 +28,14 @@ struct P11KMSD: AsyncParsableCommand {
     var idleTimeout: Int?
     @Option(help: ArgumentHelp("Dev mode: seconds a client may take to send one request (default 10).", valueName: "s"))
     var requestTimeout: Int?
+    @Option(help: ArgumentHelp("""
+        Dev mode: also listen on this loopback address (e.g. 127.0.0.1:4599; port 0 picks one) for AWS SDKs, \
+        with SigV4 and a dev access key written to DIR/aws-config (profile p11kms).
+        """, valueName: "ip:port"))
+    var tcp: String?
+    @Option(help: ArgumentHelp("Dev mode: requests that may wait for an HSM session before ThrottlingException (default 512).",
+                               valueName: "n"))
+    var maxQueuedRequests: Int?
 
     func validate() throws {
         guard dev != (config != nil) else {
@@ -35,9 +44,12 @@ struct P11KMSD: AsyncParsableCommand {
         if let keyStorage, !["wrapped", "token"].contains(keyStorage) {
             throw ValidationError("--key-storage must be wrapped or token")
         }
-        if !dev && (keyStorage != nil || cacheSize != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil) {
-            throw ValidationError("--key-storage, --cache-size, --socket-group and the timeouts go with --dev; set them in the config file otherwise")
+        if !dev && (keyStorage != nil || cacheSize != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil
+                    || tcp != nil || maxQueuedRequests != nil) {
+            throw ValidationError("--key-storage, --cache-size, --socket-group, the timeouts, --tcp and --max-queued-requests "
+                                  + "go with --dev; set them in the config file otherwise")
         }
+        if let maxQueuedRequests, maxQueuedRequests < 0 { throw ValidationError("--max-queued-requests must not be negative") }
         if let cacheSize, cacheSize <= 0 { throw ValidationError("--cache-size must be positive") }
         if let t = idleTimeout ?? requestTimeout, t <= 0 { throw ValidationError("timeouts must be positive") }
     }
@@ -54,6 +66,8 @@ struct P11KMSD: AsyncParsableCommand {
                 if let cacheSize { c.cacheSize = cacheSize }
                 if let idleTimeout { c.server.idleTimeout = .seconds(Int64(idleTimeout)) }
                 if let requestTimeout { c.server.requestTimeout = .seconds(Int64(requestTimeout)) }
+                c.server.maxConcurrentRequests = c.poolSize + (maxQueuedRequests ?? DaemonConfiguration.defaultMaxQueuedRequests)
+                if let tcp { try DevSetup.addTCPListener(&c, listen: tcp) }
                 configuration = c
             } else {
                 configuration = try DaemonConfiguration.load(path: config!)

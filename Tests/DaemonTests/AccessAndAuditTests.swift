@@ -23,15 +23,6 @@ struct AccessAndAuditTests {
         return (status, object ?? [:])
     }
 
-    func auditEvents(_ directory: String) throws -> [[String: Any]] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
-        return try files.flatMap { file in
-            try String(contentsOfFile: directory + "/" + file, encoding: .utf8).split(separator: "\n").compactMap {
-                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }
-        }
-    }
-
     @Test(.enabled(if: getuid() == 0, "needs root to run clients as other uids"))
     func threeCallersTheirRightsAndTheirAuditTrail() async throws {
         let daemon = try await DaemonProcess(arguments: ["--socket-group", "65534"])

@@ -13,6 +13,13 @@ final class DaemonProcess: @unchecked Sendable {
     let socketPath: String
     private let output: Pipe
     private let errors: Pipe
+    /// `p11kmsd: listening on SOCKET[ and http://IP:PORT]`.
+    private(set) var listeningLine = ""
+
+    /// The TCP listener's endpoint (`--tcp`), from the listening line.
+    var tcpEndpoint: String? {
+        listeningLine.range(of: " and ").map { String(listeningLine[$0.upperBound...]) }
+    }
 
     static func binary() throws -> String {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -92,7 +99,11 @@ final class DaemonProcess: @unchecked Sendable {
                 continue
             }
             seen.append(chunk)
-            if String(decoding: seen, as: UTF8.self).contains("p11kmsd: listening on \(socketPath)") { return }
+            let text = String(decoding: seen, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("p11kmsd: listening on \(socketPath)") }) {
+                listeningLine = String(line)
+                return
+            }
         }
         throw DaemonError("p11kmsd did not print its listening line in time: \(stderrText())")
     }
@@ -141,6 +152,16 @@ final class DaemonProcess: @unchecked Sendable {
         let data = try JSONSerialization.data(withJSONObject: body)
         let r = try call(operation, String(decoding: data, as: UTF8.self))
         return (r.status, r.json)
+    }
+}
+
+/// Every line of the audit log files in `directory`, parsed.
+func auditEvents(_ directory: String) throws -> [[String: Any]] {
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
+    return try files.flatMap { file in
+        try String(contentsOfFile: directory + "/" + file, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 }
 

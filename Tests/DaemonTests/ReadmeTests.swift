@@ -44,6 +44,38 @@ struct ReadmeTests {
         }
     }
 
+    @Test func awsSDKWalkthroughWorksAsWritten() async throws {
+        let script = try Self.block(after: "<!-- tested: aws-sdk-walkthrough")
+        // `scripts/dev --tcp 127.0.0.1:4599`, on whatever port is free here.
+        try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
+            let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-sdk-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: cwd) }
+            try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
+                                                       withDestinationPath: d.stateDirectory)
+            let bash = Process()
+            bash.executableURL = URL(fileURLWithPath: "/bin/bash")
+            bash.arguments = ["-euo", "pipefail", "-c", script]
+            bash.currentDirectoryURL = cwd
+            // "With no other AWS setting": none of the host's AWS variables or files.
+            bash.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
+                .merging(["HOME": cwd.path]) { $1 }
+            let out = Pipe(), err = Pipe()
+            bash.standardOutput = out
+            bash.standardError = err
+            try bash.run()
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            bash.waitUntilExit()
+            #expect(bash.terminationStatus == 0, "\(output)\n\(errors)")
+            let lines = output.split(separator: "\n").map(String.init)
+            #expect(lines.contains("hello, SDK") && lines.contains("hello, boto3"), "\(output)")
+            #expect(output.contains(#""Keys": []"#), "\(output)")
+            let keys = try d.callJSON("ListKeys", [:]).1["Keys"] as? [[String: Any]]
+            #expect(keys?.count == 1)
+        }
+    }
+
     @Test func cliWalkthroughWorksAsWritten() async throws {
         let script = try Self.block(after: "<!-- tested: cli-walkthrough")
         try await withDaemon { d in

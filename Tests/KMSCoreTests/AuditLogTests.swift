@@ -239,12 +239,22 @@ struct AuditLogTests {
     }
 
     @Test func principalsCarryTheCallersIdentity() {
-        let principal = Principal(uid: 1001, gid: 100, pid: 77, userName: "alice", executable: "/usr/bin/app",
-                                  accessKeyName: "ci-deployer")
+        let principal = Principal(uid: 1001, gid: 100, pid: 77, userName: "alice", executable: "/usr/bin/app")
         let audit = AuditPrincipal(principal)
-        #expect(audit == AuditPrincipal(uid: 1001, user: "alice", gid: 100, pid: 77, executable: "/usr/bin/app",
-                                        accessKey: "ci-deployer"))
+        #expect(audit == AuditPrincipal(uid: 1001, user: "alice", gid: 100, pid: 77, executable: "/usr/bin/app"))
         #expect(AuditEvent.service("started").principal.pid == getpid())
+    }
+
+    @Test func accessKeyCallersAreRecordedByKeyWithoutAUnixIdentity() {
+        let caller = Principal.accessKey(name: "ci-deployer", id: "P11KEXAMPLE0000001", remoteAddress: "127.0.0.1:50000")
+        let audit = AuditPrincipal(caller)
+        #expect(audit == AuditPrincipal(uid: nil, gid: nil, pid: nil, accessKey: "P11KEXAMPLE0000001",
+                                        accessKeyName: "ci-deployer", remoteAddress: "127.0.0.1:50000"))
+        let event = AuditEvent(requestID: "r", operation: "Encrypt", principal: audit, outcome: .allowed)
+        let line = String(decoding: AuditLine.event(seq: 1, prev: AuditLine.zeroHash, event), as: UTF8.self)
+        #expect(line.contains(#""principal":{"access_key":"P11KEXAMPLE0000001","access_key_name":"ci-deployer","#
+                              + #""remote_address":"127.0.0.1:50000"}"#))
+        #expect(!line.contains("\"uid\""))
     }
 
     // MARK: Rotation and restart

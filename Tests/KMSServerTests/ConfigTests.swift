@@ -100,7 +100,8 @@ struct TOMLSubsetTests {
         expectError("a =", line: 1, "a value is missing")
         expectError("a 1", line: 1, "expected '='")
         expectError("= 1", line: 1, "expected a key")
-        expectError("[a.b]", line: 1, "expected ']'")
+        expectError("[a.b", line: 1, "expected ']'")
+        expectError("[a.]", line: 1, "expected a key")
         expectError("[t] x", line: 1, "unexpected text")
         expectError("a = [1, 2", line: 1, "expected ',' or ']'")
         expectError("a = 1.5", line: 1, "'1.5'")
@@ -372,5 +373,17 @@ struct ExampleConfigTests {
         #expect(config.keyStorage == .wrapped && config.stateDirectory == "/var/lib/p11kms")
         #expect(config.access.admins.groups == ["p11kms-admin"] && config.access.keyCreators.groups == ["p11kms-creators"])
         #expect(config.auditDirectory == "/var/lib/p11kms/audit" && config.auditCheckpointLines == 1000)
+        #expect(config.server.tcp == nil && config.server.maxConcurrentRequests == config.poolSize + 512)
+        // The commented TCP example is valid as it stands: uncommented, it gets as far as reading the secret file.
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let uncommented = text.replacingOccurrences(of: "\n# [tcp]", with: "\n[tcp]")
+            .replacingOccurrences(of: "\n# listen", with: "\nlisten")
+            .replacingOccurrences(of: "\n# [access_keys.billing]", with: "\n[access_keys.billing]")
+            .replacingOccurrences(of: "\n# access_key_id", with: "\naccess_key_id")
+            .replacingOccurrences(of: "\n# secret_file", with: "\nsecret_file")
+        #expect(throws: DaemonConfiguration.Invalid.self) { try DaemonConfiguration.parse(uncommented) }
+        do { _ = try DaemonConfiguration.parse(uncommented) } catch {
+            #expect("\(error)".contains("cannot open the secret file of access key billing, /etc/p11kms/billing.secret"), "\(error)")
+        }
     }
 }

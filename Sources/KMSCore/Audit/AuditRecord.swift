@@ -1,31 +1,45 @@
 import Crypto
 import Foundation
 
-/// Who made a request, as the audit log records it: the kernel's view of the
-/// peer (uid, gid, pid, executable) plus names where the host knows them.
+/// Who made a request, as the audit log records it: for a Unix-socket caller
+/// the kernel's view of the peer (uid, gid, pid, executable) plus names where
+/// the host knows them; for a TCP caller the access key it signed with, its
+/// principal name and the remote address (no uid, gid or pid: it has none).
 public struct AuditPrincipal: Sendable, Codable, Hashable {
-    public var uid: UInt32
+    public var uid: UInt32?
     public var user: String?
-    public var gid: UInt32
-    public var pid: Int32
+    public var gid: UInt32?
+    public var pid: Int32?
     public var executable: String?
-    /// The access key id of a SigV4-signed request, when there was one.
+    /// The access key id of a SigV4-signed request, when there was one (as
+    /// claimed, for a request whose signature was refused).
     public var accessKey: String?
+    /// The principal name of the access key that signed, once verified.
+    public var accessKeyName: String?
+    /// `host:port` of a TCP caller.
+    public var remoteAddress: String?
 
-    public init(uid: UInt32, user: String? = nil, gid: UInt32, pid: Int32, executable: String? = nil,
-                accessKey: String? = nil) {
+    public init(uid: UInt32?, user: String? = nil, gid: UInt32?, pid: Int32?, executable: String? = nil,
+                accessKey: String? = nil, accessKeyName: String? = nil, remoteAddress: String? = nil) {
         self.uid = uid
         self.user = user
         self.gid = gid
         self.pid = pid
         self.executable = executable
         self.accessKey = accessKey
+        self.accessKeyName = accessKeyName
+        self.remoteAddress = remoteAddress
     }
 
-    /// The request's caller; `accessKey` defaults to the principal's access key name.
-    public init(_ principal: Principal, accessKey: String? = nil) {
-        self.init(uid: principal.uid, user: principal.userName, gid: principal.gid, pid: principal.pid,
-                  executable: principal.executable, accessKey: accessKey ?? principal.accessKeyName)
+    /// The request's caller.
+    public init(_ principal: Principal) {
+        if principal.isAccessKeyCaller {
+            self.init(uid: nil, gid: nil, pid: nil, accessKey: principal.accessKeyID,
+                      accessKeyName: principal.accessKeyName, remoteAddress: principal.remoteAddress)
+        } else {
+            self.init(uid: principal.uid, user: principal.userName, gid: principal.gid, pid: principal.pid,
+                      executable: principal.executable)
+        }
     }
 
     /// This process, for events the service records about itself.
@@ -33,9 +47,17 @@ public struct AuditPrincipal: Sendable, Codable, Hashable {
         AuditPrincipal(uid: getuid(), gid: getgid(), pid: getpid())
     }
 
+    /// A caller the service could not identify (peer credentials unreadable,
+    /// or a TCP request without a valid signature).
+    public static func unidentified(claimedAccessKey: String? = nil, remoteAddress: String? = nil) -> AuditPrincipal {
+        AuditPrincipal(uid: nil, gid: nil, pid: nil, accessKey: claimedAccessKey, remoteAddress: remoteAddress)
+    }
+
     enum CodingKeys: String, CodingKey {
         case uid, user, gid, pid, executable
         case accessKey = "access_key"
+        case accessKeyName = "access_key_name"
+        case remoteAddress = "remote_address"
     }
 }
 
@@ -196,12 +218,14 @@ enum AuditLine {
         line.field("request_id", e.requestID)
         line.field("operation", e.operation)
         var who = JSONObjectWriter()
-        who.field("uid", UInt64(e.principal.uid))
+        if let uid = e.principal.uid { who.field("uid", UInt64(uid)) }
         if let user = e.principal.user { who.field("user", user) }
-        who.field("gid", UInt64(e.principal.gid))
-        who.field("pid", number: String(e.principal.pid))
+        if let gid = e.principal.gid { who.field("gid", UInt64(gid)) }
+        if let pid = e.principal.pid { who.field("pid", number: String(pid)) }
         if let executable = e.principal.executable { who.field("executable", executable) }
         if let accessKey = e.principal.accessKey { who.field("access_key", accessKey) }
+        if let name = e.principal.accessKeyName { who.field("access_key_name", name) }
+        if let address = e.principal.remoteAddress { who.field("remote_address", address) }
         line.field("principal", object: who)
         if let keyID = e.keyID { line.field("key_id", keyID) }
         if let version = e.keyVersion { line.field("key_version", UInt64(version)) }

@@ -13,7 +13,11 @@ public struct KMSError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// HTTP status AWS uses for this exception.
     public var httpStatus: Int {
-        [.kmsInternal, .dependencyTimeout].contains(name) ? 500 : 400
+        switch name {
+        case .kmsInternal, .dependencyTimeout: 500
+        case .missingAuthenticationToken: 403
+        default: 400
+        }
     }
 
     /// AWS exception names (`__type` on the wire).
@@ -50,6 +54,13 @@ public struct KMSError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The body is not the JSON the operation takes.
         public static let serialization = Name(rawValue: "SerializationException")
         public static let unknownOperation = Name(rawValue: "UnknownOperationException")
+        /// Too many requests are waiting for the HSM; SDKs back off and retry.
+        public static let throttling = Name(rawValue: "ThrottlingException")
+        // Signature Version 4 authentication on the TCP listener, as AWS names them.
+        public static let missingAuthenticationToken = Name(rawValue: "MissingAuthenticationTokenException")
+        public static let incompleteSignature = Name(rawValue: "IncompleteSignatureException")
+        public static let invalidSignature = Name(rawValue: "InvalidSignatureException")
+        public static let unrecognizedClient = Name(rawValue: "UnrecognizedClientException")
     }
 
     public static func notFound(_ m: String) -> KMSError { .init(.notFound, m) }

@@ -1,5 +1,8 @@
-/// Who is calling, as the kernel identified them (SO_PEERCRED and
-/// SO_PEERGROUPS on the socket), resolved to names where the host knows them.
+/// Who is calling. On the Unix socket: as the kernel identified them
+/// (SO_PEERCRED and SO_PEERGROUPS), resolved to names where the host knows
+/// them. On the TCP listener: the configured access key whose Signature
+/// Version 4 signature the request carried; such a caller has no Unix
+/// identity at all, and only `"AWS"` principals (or `"*"`) match it.
 public struct Principal: Sendable, Hashable, Codable {
     public var uid: UInt32
     public var gid: UInt32
@@ -13,6 +16,10 @@ public struct Principal: Sendable, Hashable, Codable {
     /// key; key policies match it with `"Principal": {"AWS": [...]}`. Nil for
     /// callers known only by their Unix credentials.
     public var accessKeyName: String?
+    /// The access key id the request was signed with (for the audit log).
+    public var accessKeyID: String?
+    /// `host:port` of a TCP caller.
+    public var remoteAddress: String?
 
     public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], pid: Int32 = 0, userName: String? = nil,
                 groupNames: [String] = [], executable: String? = nil, accessKeyName: String? = nil) {
@@ -25,4 +32,17 @@ public struct Principal: Sendable, Hashable, Codable {
         self.executable = executable
         self.accessKeyName = accessKeyName
     }
+
+    /// A caller authenticated by an access key's signature. Its uid and gid
+    /// are the invalid id (uid_t)-1, which no Unix principal names; policy
+    /// matching does not look at them for such a caller in any case.
+    public static func accessKey(name: String, id: String, remoteAddress: String?) -> Principal {
+        var p = Principal(uid: .max, gid: .max, accessKeyName: name)
+        p.accessKeyID = id
+        p.remoteAddress = remoteAddress
+        return p
+    }
+
+    /// True for a caller identified by an access key rather than by the kernel.
+    public var isAccessKeyCaller: Bool { accessKeyName != nil }
 }

@@ -88,18 +88,27 @@ extension KMSEngine {
     /// The policy of a key created without one: its creator and the
     /// configured admins may do everything.
     static func defaultPolicy(creator: Principal, admins: PrincipalSet = PrincipalSet()) -> String {
-        func statement(_ sid: String, _ unix: [String: Any]) -> [String: Any] {
-            ["Sid": sid, "Effect": "Allow", "Principal": ["Unix": unix], "Action": "kms:*", "Resource": "*"]
+        func statement(_ sid: String, _ principal: [String: Any]) -> [String: Any] {
+            ["Sid": sid, "Effect": "Allow", "Principal": principal, "Action": "kms:*", "Resource": "*"]
         }
-        var creatorFields: [String: Any] = ["Uid": [creator.uid]]
-        if let user = creator.userName { creatorFields["User"] = [user] }
-        var statements = [statement("Allow the key's creator everything", creatorFields)]
+        var creatorPrincipal: [String: Any]
+        if let accessKey = creator.accessKeyName {
+            creatorPrincipal = ["AWS": [accessKey]]
+        } else {
+            var unix: [String: Any] = ["Uid": [creator.uid]]
+            if let user = creator.userName { unix["User"] = [user] }
+            creatorPrincipal = ["Unix": unix]
+        }
+        var statements = [statement("Allow the key's creator everything", creatorPrincipal)]
         var adminFields: [String: Any] = [:]
         if !admins.uids.isEmpty { adminFields["Uid"] = admins.uids.sorted() }
         if !admins.users.isEmpty { adminFields["User"] = admins.users.sorted() }
         if !admins.gids.isEmpty { adminFields["Gid"] = admins.gids.sorted() }
         if !admins.groups.isEmpty { adminFields["Group"] = admins.groups.sorted() }
-        if !adminFields.isEmpty { statements.append(statement("Allow the configured admins everything", adminFields)) }
+        var adminPrincipal: [String: Any] = [:]
+        if !adminFields.isEmpty { adminPrincipal["Unix"] = adminFields }
+        if !admins.accessKeys.isEmpty { adminPrincipal["AWS"] = admins.accessKeys.sorted() }
+        if !adminPrincipal.isEmpty { statements.append(statement("Allow the configured admins everything", adminPrincipal)) }
         let document: [String: Any] = ["Version": "2012-10-17", "Id": "p11kms-default", "Statement": statements]
         let data = (try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys,
                                                                                    .withoutEscapingSlashes])) ?? Data()

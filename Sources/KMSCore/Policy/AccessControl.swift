@@ -31,46 +31,54 @@ public struct AccessControl: Sendable {
     static let adminKeyOperations: Set<KMSOperation> = [.getKeyPolicy, .putKeyPolicy, .listKeyPolicies, .describeKey]
 }
 
-/// A set of Unix principals from configuration: `user:NAME`, `uid:N`,
-/// `group:NAME`, `gid:N` (supplementary groups count), or `*`.
+/// A set of principals from configuration: `user:NAME`, `uid:N`,
+/// `group:NAME`, `gid:N` (supplementary groups count), `access_key:NAME` (an
+/// access key of the TCP listener, by its principal name), or `*`.
 public struct PrincipalSet: Sendable, Hashable {
     public var users: Set<String> = []
     public var uids: Set<UInt32> = []
     public var groups: Set<String> = []
     public var gids: Set<UInt32> = []
+    public var accessKeys: Set<String> = []
     public var everyone = false
 
     public init(users: Set<String> = [], uids: Set<UInt32> = [], groups: Set<String> = [], gids: Set<UInt32> = [],
-                everyone: Bool = false) {
+                accessKeys: Set<String> = [], everyone: Bool = false) {
         self.users = users
         self.uids = uids
         self.groups = groups
         self.gids = gids
+        self.accessKeys = accessKeys
         self.everyone = everyone
     }
 
-    /// Parses `["user:alice", "group:p11kms-admin", "uid:0", "*"]`.
+    static let syntax = "user:NAME, uid:N, group:NAME, gid:N, access_key:NAME or *"
+
+    /// Parses `["user:alice", "group:p11kms-admin", "uid:0", "access_key:billing", "*"]`.
     public init(parsing entries: [String]) throws {
         for entry in entries {
             if entry == "*" { everyone = true; continue }
             let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[1].isEmpty else {
-                throw KMSError.validation("'\(entry)' is not user:NAME, uid:N, group:NAME, gid:N or *")
+                throw KMSError.validation("'\(entry)' is not \(Self.syntax)")
             }
             switch parts[0] {
             case "user": users.insert(parts[1])
             case "group": groups.insert(parts[1])
+            case "access_key": accessKeys.insert(parts[1])
             case "uid", "gid":
                 guard let n = UInt32(parts[1]) else { throw KMSError.validation("'\(entry)' needs a number after \(parts[0]):") }
                 if parts[0] == "uid" { uids.insert(n) } else { gids.insert(n) }
             default:
-                throw KMSError.validation("'\(entry)' is not user:NAME, uid:N, group:NAME, gid:N or *")
+                throw KMSError.validation("'\(entry)' is not \(Self.syntax)")
             }
         }
     }
 
     public func contains(_ p: Principal) -> Bool {
         if everyone { return true }
+        // An access-key caller has no Unix identity to match.
+        if let accessKey = p.accessKeyName { return accessKeys.contains(accessKey) }
         if uids.contains(p.uid) { return true }
         if let name = p.userName, users.contains(name) { return true }
         if gids.contains(p.gid) || p.groups.contains(where: gids.contains) { return true }

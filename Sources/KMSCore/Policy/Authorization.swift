@@ -91,7 +91,8 @@ extension KMSEngine {
     }
 
     static func describe(_ p: Principal) -> String {
-        "uid \(p.uid)" + (p.userName.map { " (\($0))" } ?? "")
+        if let accessKey = p.accessKeyName { return "access key \(accessKey)" }
+        return "uid \(p.uid)" + (p.userName.map { " (\($0))" } ?? "")
     }
 
     /// Policies are parsed once per distinct document, not per request.

@@ -73,14 +73,15 @@ extension KeyPolicy.Statement {
 
 extension KeyPolicy.Principals {
     public func matches(_ caller: Principal) -> Bool {
-        if anyone || uids.contains(caller.uid) { return true }
+        if anyone { return true }
+        // An access-key caller has no Unix identity: only "AWS" names match it.
+        if let accessKey = caller.accessKeyName {
+            return accessKeyNames.contains(accessKey) || accessKeyNames.contains("*")
+        }
+        if uids.contains(caller.uid) { return true }
         if let user = caller.userName, users.contains(user) { return true }
         if gids.contains(caller.gid) || caller.groups.contains(where: gids.contains) { return true }
-        if caller.groupNames.contains(where: groups.contains) { return true }
-        if let accessKey = caller.accessKeyName, accessKeyNames.contains(accessKey) || accessKeyNames.contains("*") {
-            return true
-        }
-        return false
+        return caller.groupNames.contains(where: groups.contains)
     }
 }
 

@@ -67,16 +67,27 @@ public struct DaemonConfiguration: Sendable {
         "hsm": ["module", "token_label", "token_serial", "slot_id", "pin_file", "pin_env", "pin_credential", "pool_size"],
         "keys": ["storage", "cache_size"],
         "server": ["socket", "socket_group", "max_body_bytes", "max_header_bytes", "max_connections",
-                   "idle_timeout_seconds", "request_timeout_seconds"],
+                   "idle_timeout_seconds", "request_timeout_seconds", "max_queued_requests"],
         "arn": ["partition", "region", "account"],
         "access": ["admins", "allow_create_key", "allow_generate_random"],
         "audit": ["directory", "max_file_bytes", "checkpoint_every_lines", "checkpoint_every_seconds"],
+        "tcp": ["listen", "tls_certificate", "tls_private_key"],
     ]
+    /// `[access_keys.NAME]`: one table per access key of the TCP listener.
+    static let accessKeyTablePrefix = "access_keys."
+    static let accessKeyFields: Set<String> = ["access_key_id", "secret_file"]
+    public static let defaultMaxQueuedRequests = 512
 
     public static func parse(_ text: String) throws -> DaemonConfiguration {
         let tables = try TOMLSubset.parse(text)
         for (table, keys) in tables {
-            guard let known = allowed[table] else { throw Invalid(description: "unknown table [\(table)]") }
+            let known: Set<String>
+            if table.hasPrefix(accessKeyTablePrefix) {
+                known = accessKeyFields
+            } else {
+                guard let k = allowed[table] else { throw Invalid(description: "unknown table [\(table)]") }
+                known = k
+            }
             for key in keys.keys where !known.contains(key) {
                 throw Invalid(description: "unknown key \(table.isEmpty ? "" : table + ".")\(key)")
             }
@@ -108,6 +119,7 @@ public struct DaemonConfiguration: Sendable {
         }
         var serverConfig = ServerConfiguration(socketPath: try string(server, "server.socket", "socket") ?? "/run/p11kms/p11kms.sock",
                                                socketGroup: try string(server, "server.socket_group", "socket_group"))
+        let maxQueued = try int(server, "server.max_queued_requests", "max_queued_requests") ?? defaultMaxQueuedRequests
         if let n = try int(server, "server.max_body_bytes", "max_body_bytes") { serverConfig.maxBodyBytes = try positive(n, "server.max_body_bytes") }
         if let n = try int(server, "server.max_header_bytes", "max_header_bytes") { serverConfig.maxHeaderBytes = try positive(n, "server.max_header_bytes") }
         if let n = try int(server, "server.max_connections", "max_connections") { serverConfig.maxConnections = try positive(n, "server.max_connections") }
@@ -123,6 +135,8 @@ public struct DaemonConfiguration: Sendable {
         var config = DaemonConfiguration(module: module, token: selectors[0], pin: pins[0], stateDirectory: stateDirectory,
                                          server: serverConfig)
         if let n = try int(hsm, "hsm.pool_size", "pool_size") { config.poolSize = try positive(n, "hsm.pool_size") }
+        guard maxQueued >= 0 else { throw Invalid(description: "server.max_queued_requests must not be negative") }
+        config.server.maxConcurrentRequests = config.poolSize + maxQueued
         if let s = try string(keys, "keys.storage", "storage") {
             guard let mode = KeyStorageMode(rawValue: s) else {
                 throw Invalid(description: "keys.storage must be \"wrapped\" or \"token\", not \"\(s)\"")
@@ -162,7 +176,58 @@ public struct DaemonConfiguration: Sendable {
         if let n = try int(audit, "audit.checkpoint_every_seconds", "checkpoint_every_seconds") {
             config.auditCheckpointSeconds = try positive(n, "audit.checkpoint_every_seconds")
         }
+        config.server.tcp = try tcpListener(tables, region: config.arn.region)
+        if let tcp = config.server.tcp {
+            let known = Set(tcp.verifier.keys.names)
+            let named = config.access.admins.accessKeys.union(config.access.keyCreators.accessKeys)
+                .union(config.access.randomCallers?.accessKeys ?? [])
+            if let unknown = named.subtracting(known).sorted().first {
+                throw Invalid(description: "[access] names access_key:\(unknown), but there is no [access_keys.\(unknown)]")
+            }
+        }
         return config
+    }
+
+    /// `[tcp]` and the `[access_keys.NAME]` tables. Secrets are read here, at
+    /// start, from files only their owner may read.
+    private static func tcpListener(_ tables: [String: [String: TOMLSubset.Value]], region: String) throws
+        -> TCPListenerConfiguration? {
+        let accessKeyTables = tables.filter { $0.key.hasPrefix(accessKeyTablePrefix) }
+        guard let tcp = tables["tcp"] else {
+            if !accessKeyTables.isEmpty {
+                throw Invalid(description: "access keys are configured but there is no [tcp] listener to use them")
+            }
+            return nil
+        }
+        guard let listen = try string(tcp, "tcp.listen", "listen") else {
+            throw Invalid(description: "[tcp] needs listen = \"127.0.0.1:4599\" (or remove the table)")
+        }
+        let certificate = try string(tcp, "tcp.tls_certificate", "tls_certificate")
+        let privateKey = try string(tcp, "tcp.tls_private_key", "tls_private_key")
+        guard (certificate == nil) == (privateKey == nil) else {
+            throw Invalid(description: "give both tcp.tls_certificate and tcp.tls_private_key, or neither")
+        }
+        var keys: [AccessKey] = []
+        for (table, fields) in accessKeyTables.sorted(by: { $0.key < $1.key }) {
+            let name = String(table.dropFirst(accessKeyTablePrefix.count))
+            guard let id = try string(fields, "\(table).access_key_id", "access_key_id"),
+                  let secretFile = try string(fields, "\(table).secret_file", "secret_file") else {
+                throw Invalid(description: "[\(table)] needs access_key_id and secret_file")
+            }
+            do { keys.append(try AccessKey.load(id: id, name: name, secretFile: secretFile)) } catch let e as AccessKeyError {
+                throw Invalid(description: e.description)
+            }
+        }
+        do {
+            let verifier = SigV4Verifier(region: region, keys: try AccessKeyStore(keys))
+            return try TCPListenerConfiguration(listen: listen, tls: certificate.map {
+                .init(certificateChain: $0, privateKey: privateKey!)
+            }, verifier: verifier)
+        } catch let e as AccessKeyError {
+            throw Invalid(description: e.description)
+        } catch let e as TCPListenerConfiguration.Invalid {
+            throw Invalid(description: e.description)
+        }
     }
 
     private static func string(_ t: [String: TOMLSubset.Value], _ name: String, _ key: String) throws -> String? {

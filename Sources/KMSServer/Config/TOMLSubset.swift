@@ -1,5 +1,5 @@
 /// A strict reader for the part of TOML the daemon's config uses: `[table]`
-/// headers, `key = value` with basic or literal strings, integers, booleans
+/// and `[table.sub]` headers, `key = value` with basic or literal strings, integers, booleans
 /// and one-line arrays, and `#` comments. No TOML package resolves from the
 /// registries this project can use (TOMLKit needs one that is not there), and
 /// this subset is small enough to read exactly; anything else is an error
@@ -29,7 +29,12 @@ public enum TOMLSubset {
             if scanner.atEndOrComment { continue }
             if scanner.peek == UInt8(ascii: "[") {
                 scanner.advance()
-                let name = try scanner.bareKey()
+                // A dotted header names a sub-table: [access_keys.billing].
+                var name = try scanner.bareKey()
+                while scanner.peek == UInt8(ascii: ".") {
+                    scanner.advance()
+                    name += "." + (try scanner.bareKey())
+                }
                 try scanner.expect("]")
                 try scanner.expectEndOfLine()
                 guard tables[name] == nil else { throw ParseError(line: lineNumber, message: "table [\(name)] appears twice") }
