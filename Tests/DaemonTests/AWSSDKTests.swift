@@ -125,23 +125,14 @@ struct AWSSDKTests {
 
     @Test func theAWSCLIWorksFromTheDevConfigFile() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
-            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/env") else { return }
             let env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }.merging([
                 "AWS_CONFIG_FILE": d.stateDirectory + "/aws-config", "AWS_PROFILE": "p11kms",
                 "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             ]) { $1 }
             func aws(_ arguments: [String]) throws -> (Int32, String) {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["aws", "kms"] + arguments
-                process.environment = env
-                let out = Pipe()
-                process.standardOutput = out
-                process.standardError = out
-                try process.run()
-                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                return (process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
+                let (status, text) = try DaemonProcess.run("/usr/bin/env", ["aws", "kms"] + arguments, environment: env,
+                                                           withErrors: true)
+                return (status, text.trimmingCharacters(in: .whitespacesAndNewlines))
             }
             let (s1, keyID) = try aws(["create-key", "--description", "aws cli", "--query", "KeyMetadata.KeyId", "--output", "text"])
             #expect(s1 == 0, "\(keyID)")
@@ -230,7 +221,9 @@ struct AWSSDKTests {
 
         // Beyond loopback without TLS, the daemon refuses to start and says why.
         try config(listen: "0.0.0.0:0", tls: false).write(toFile: state + "/open.toml", atomically: true, encoding: .utf8)
-        let (refusedStatus, refusedOutput) = try runDaemon(["--config", state + "/open.toml"], environment: environment)
+        let (refusedStatus, refusedOutput) = try DaemonProcess.run(
+            try DaemonProcess.binary(), ["--config", state + "/open.toml"],
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, withErrors: true)
         #expect(refusedStatus == 2 && refusedOutput.contains("needs TLS"), "\(refusedOutput)")
 
         try config(listen: "127.0.0.1:0", tls: true).write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
@@ -275,21 +268,6 @@ struct AWSSDKTests {
         }
         #expect(trail("alice-app") == ["Encrypt:allowed", "Decrypt:allowed", "CreateKey:allowed", "GenerateDataKey:allowed"])
         #expect(trail("bob-app") == ["Encrypt:denied", "Decrypt:denied", "GenerateDataKey:denied", "CreateKey:denied"])
-    }
-
-    /// Runs p11kmsd to its exit; returns the status and stderr.
-    func runDaemon(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try DaemonProcess.binary())
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
     }
 
     /// More requests than the pool plus its queue bound: the excess is

@@ -42,14 +42,19 @@ final class DaemonProcess: @unchecked Sendable {
         URL(fileURLWithPath: try binary()).deletingLastPathComponent().appendingPathComponent("p11kms").path
     }
 
-    /// Runs a command; returns its exit status and standard output.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+    /// Runs a command to its exit; returns its status and standard output
+    /// (with standard error too if `withErrors`). `environment` replaces the
+    /// inherited one when given; `directory` is the working directory.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                    directory: URL? = nil, withErrors: Bool = false) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        process.standardError = withErrors ? out : FileHandle.nullDevice
         try process.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()

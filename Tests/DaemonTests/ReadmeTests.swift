@@ -16,25 +16,27 @@ struct ReadmeTests {
         return String(text[open.upperBound..<close.lowerBound])
     }
 
+    /// Runs a README block with bash, as a reader would at the checkout:
+    /// from a directory where `.p11kms-dev` is the daemon's state directory.
+    /// `environment` replaces the inherited one.
+    static func run(_ script: String, against d: DaemonProcess, environment: [String: String]? = nil,
+                    withErrors: Bool = false) throws -> (Int32, String) {
+        let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: cwd) }
+        try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
+                                                   withDestinationPath: d.stateDirectory)
+        return try DaemonProcess.run("/bin/bash", ["-euo", "pipefail", "-c", script],
+                                     environment: (environment ?? ProcessInfo.processInfo.environment)
+                                        .merging(["HOME": cwd.path]) { $1 },   // a fresh home: no ~/.aws of the host's
+                                     directory: cwd, withErrors: withErrors)
+    }
+
     @Test func curlWalkthroughWorksAsWritten() async throws {
         let script = try Self.block(after: "<!-- tested: curl-walkthrough")
         try await withDaemon { d in
-            // The README runs from the checkout, where .p11kms-dev is the state directory.
-            let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: cwd) }
-            try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
-                                                       withDestinationPath: d.stateDirectory)
-            let bash = Process()
-            bash.executableURL = URL(fileURLWithPath: "/bin/bash")
-            bash.arguments = ["-euo", "pipefail", "-c", script]
-            bash.currentDirectoryURL = cwd
-            let out = Pipe()
-            bash.standardOutput = out
-            try bash.run()
-            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            bash.waitUntilExit()
-            #expect(bash.terminationStatus == 0, "\(output)")
+            let (status, output) = try Self.run(script, against: d)
+            #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             #expect(lines.contains("hello, HSM"), "\(output)")
             #expect(output.contains(#""__type":"InvalidCiphertextException""#))
@@ -48,26 +50,11 @@ struct ReadmeTests {
         let script = try Self.block(after: "<!-- tested: aws-sdk-walkthrough")
         // `scripts/dev --tcp 127.0.0.1:4599`, on whatever port is free here.
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
-            let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-sdk-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: cwd) }
-            try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
-                                                       withDestinationPath: d.stateDirectory)
-            let bash = Process()
-            bash.executableURL = URL(fileURLWithPath: "/bin/bash")
-            bash.arguments = ["-euo", "pipefail", "-c", script]
-            bash.currentDirectoryURL = cwd
-            // "With no other AWS setting": none of the host's AWS variables or files.
-            bash.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
-                .merging(["HOME": cwd.path]) { $1 }
-            let out = Pipe(), err = Pipe()
-            bash.standardOutput = out
-            bash.standardError = err
-            try bash.run()
-            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            bash.waitUntilExit()
-            #expect(bash.terminationStatus == 0, "\(output)\n\(errors)")
+            // "With no other AWS setting": none of the host's AWS variables, nor its ~/.aws.
+            let (status, output) = try Self.run(
+                script, against: d, environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") },
+                withErrors: true)
+            #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             #expect(lines.contains("hello, SDK") && lines.contains("hello, boto3"), "\(output)")
             #expect(output.contains(#""Keys": []"#), "\(output)")
@@ -79,25 +66,12 @@ struct ReadmeTests {
     @Test func cliWalkthroughWorksAsWritten() async throws {
         let script = try Self.block(after: "<!-- tested: cli-walkthrough")
         try await withDaemon { d in
-            let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-cli-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: cwd) }
-            try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
-                                                       withDestinationPath: d.stateDirectory)
-            let bash = Process()
-            bash.executableURL = URL(fileURLWithPath: "/bin/bash")
-            bash.arguments = ["-euo", "pipefail", "-c", script]
-            bash.currentDirectoryURL = cwd
             // The README runs from the checkout, where .build/debug holds p11kms.
             let binaries = URL(fileURLWithPath: try DaemonProcess.cli()).deletingLastPathComponent().path
-            bash.environment = ProcessInfo.processInfo.environment
+            let environment = ProcessInfo.processInfo.environment
                 .merging(["PATH": binaries + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]) { $1 }
-            let out = Pipe()
-            bash.standardOutput = out
-            try bash.run()
-            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            bash.waitUntilExit()
-            #expect(bash.terminationStatus == 0, "\(output)")
+            let (status, output) = try Self.run(script, against: d, environment: environment)
+            #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0 == "hello, HSM" }.count == 2, "\(output)")
             #expect(lines.contains("file round trip ok") && lines.contains("Verified OK"), "\(output)")
