@@ -13,7 +13,7 @@ struct AuditLogTests {
     @Test func tenThousandConcurrentAppendsFormOneVerifiableChain() async throws {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
-            let log = try await AuditLog(configuration: .init(directory: dir), signer: signer)
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600), signer: signer)
             let count = 10_000
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<count {
@@ -53,7 +53,7 @@ struct AuditLogTests {
     @Test func lineFormatIsCompactJSONWithChainFieldsFirst() async throws {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
-            let log = try await AuditLog(configuration: .init(directory: dir), signer: signer)
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600), signer: signer)
             try await log.append(.sample(6))
             try await log.close()
 
@@ -101,7 +101,7 @@ struct AuditLogTests {
     func tamperingIsFoundAtTheLineTouched(_ tamper: Tamper) async throws {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
-            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 10), signer: signer)
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 10, checkpointEverySeconds: 3600), signer: signer)
             for i in 0..<40 { try await log.append(.sample(i)) }
             try await log.close()
             let path = dir + "/audit.log"
@@ -167,7 +167,7 @@ struct AuditLogTests {
 
     @Test func anotherKeysPEMDoesNotVerify() async throws {
         try await withAuditDirectory { dir in
-            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 5), signer: SoftwareAuditSigner())
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 5, checkpointEverySeconds: 3600), signer: SoftwareAuditSigner())
             for i in 0..<7 { try await log.append(.sample(i)) }
             try await log.close()
             let result = try AuditVerifier.verify(path: dir, publicKeyPEM: SoftwareAuditSigner().pem)
@@ -263,7 +263,7 @@ struct AuditLogTests {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
             let log = try await AuditLog(configuration: .init(directory: dir, maxFileBytes: 8 * 1024,
-                                                              checkpointEveryLines: 25), signer: signer)
+                                                              checkpointEveryLines: 25, checkpointEverySeconds: 3600), signer: signer)
             for i in 0..<200 { try await log.append(.sample(i)) }
             try await log.close()
             #expect(log.statistics.rotations >= 3)
@@ -316,7 +316,7 @@ struct AuditLogTests {
             let dir = parent + "/audit" // made by the log
             let signer = SoftwareAuditSigner()
             for run in 0..<3 {
-                let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 7), signer: signer)
+                let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 7, checkpointEverySeconds: 3600), signer: signer)
                 for i in 0..<10 { try await log.append(.sample(run * 10 + i)) }
                 try await log.close()
             }
@@ -333,7 +333,7 @@ struct AuditLogTests {
     @Test func restartAfterACrashMidLineCutsTheFragmentAndSealsTheTail() async throws {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
-            let log = try await AuditLog(configuration: .init(directory: dir), signer: signer)
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600), signer: signer)
             for i in 0..<5 { try await log.append(.sample(i)) }
             try await log.close()
             // What a crash leaves: no final checkpoint, and half a line at the end.
@@ -369,12 +369,12 @@ struct AuditLogTests {
     @Test func aCrashBetweenRotationRenameAndCreateIsContinued() async throws {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
-            let log = try await AuditLog(configuration: .init(directory: dir), signer: signer)
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600), signer: signer)
             for i in 0..<10 { try await log.append(.sample(i)) }
             try await log.close()
             try FileManager.default.moveItem(atPath: dir + "/audit.log", toPath: dir + "/audit-000000000001.log")
 
-            let reopened = try await AuditLog(configuration: .init(directory: dir), signer: signer)
+            let reopened = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600), signer: signer)
             try await reopened.append(.sample(10))
             try await reopened.close()
             let result = try AuditVerifier.verify(path: dir, publicKeyPEM: signer.pem)
@@ -388,7 +388,7 @@ struct AuditLogTests {
 
     @Test func anUnwritableLogFailsEveryAppend() async throws {
         try await withAuditDirectory { dir in
-            let log = try await AuditLog(configuration: .init(directory: dir, filePath: "/dev/full"), signer: SoftwareAuditSigner())
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600, filePath: "/dev/full"), signer: SoftwareAuditSigner())
             #expect(log.isWritable)
             await #expect(throws: AuditLogError.self) { try await log.append(.sample(1)) }
             #expect(!log.isWritable)
@@ -413,7 +413,7 @@ struct AuditLogTests {
 
     @Test func appendsAfterCloseAreRefused() async throws {
         try await withAuditDirectory { dir in
-            let log = try await AuditLog(configuration: .init(directory: dir), signer: SoftwareAuditSigner())
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEverySeconds: 3600), signer: SoftwareAuditSigner())
             try await log.close()
             #expect(!log.isWritable)
             await #expect(throws: AuditLogError.closed) { try await log.append(.sample(1)) }
@@ -450,7 +450,7 @@ struct AuditLogTests {
         let spki = try session.subjectPublicKeyInfo(of: publicKeys[0])
         #expect(signer.publicKeyDER == spki)
         try await withAuditDirectory { dir in
-            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 4), signer: signer)
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 4, checkpointEverySeconds: 3600), signer: signer)
             for i in 0..<10 { try await log.append(.sample(i)) }
             try await log.close()
             try await pool.shutdown()
