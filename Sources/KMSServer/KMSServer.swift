@@ -105,8 +105,8 @@ public final class KMSServer: Sendable {
         if !state.withLock({ $0.shuttingDown }) { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    /// The TCP or Unix address the TCP listener is bound to, once running
-    /// (port 0 in the configuration picks a free one).
+    /// The port the TCP listener is bound to, once running (port 0 in the
+    /// configuration picks a free one); nil without a TCP listener.
     public var tcpPort: Int? {
         state.withLock { $0.serverChannels.dropFirst().first?.localAddress?.port }
     }
