@@ -100,22 +100,29 @@ public struct EnvelopeEncryption: Sendable {
         try await output.write(headerBytes)
         let headerHash = Array(SHA256.hash(data: headerBytes))
 
+        // The frame buffer is reused; the plaintext is sealed where the reader
+        // holds it, and frame-sized reads keep each frame in one chunk.
+        reader.readSize = frameSize
+        var frame: [UInt8] = []
+        frame.reserveCapacity(1 + 4 + frameSize + EnvelopeHeader.tagLength)
         var counter: UInt64 = 0
-        var current = try await reader.read(exactly: frameSize)
         while true {
-            // One frame of look-ahead: a full frame is the last only if nothing follows.
-            let next = current.count == frameSize ? try await reader.read(exactly: frameSize) : []
-            let isFinal = next.isEmpty
+            // One byte of look-ahead: a full frame is the last only if nothing follows.
+            let available = try await reader.prefetch(frameSize + 1)
+            let isFinal = available <= frameSize
+            let length = isFinal ? available : frameSize
             let type = isFinal ? Self.finalFrame : Self.regularFrame
-            let box = try AES.GCM.seal(current, using: key, nonce: Self.frameNonce(counter),
-                                       authenticating: Self.frameAAD(headerHash, counter, type))
-            var frame = [type]
-            if isFinal { frame.appendBigEndian(UInt32(current.count)) }
-            frame += box.ciphertext
-            frame += box.tag
+            let box = try reader.consume(length) { plaintext in
+                try AES.GCM.seal(plaintext, using: key, nonce: Self.frameNonce(counter),
+                                 authenticating: Self.frameAAD(headerHash, counter, type))
+            }
+            frame.removeAll(keepingCapacity: true)
+            frame.append(type)
+            if isFinal { frame.appendBigEndian(UInt32(length)) }
+            frame.append(contentsOf: box.ciphertext)
+            frame.append(contentsOf: box.tag)
             try await output.write(frame)
             if isFinal { return header }
-            current = next
             counter += 1
         }
     }
@@ -239,10 +246,16 @@ public struct EnvelopeEncryption: Sendable {
         headerBytes += tag
         let headerHash = Array(SHA256.hash(data: headerBytes))
 
+        // Reused for every frame; the sealed bytes are opened where the reader holds them.
+        var plaintext: [UInt8] = []
+        plaintext.reserveCapacity(header.frameSize)
+        let recordSize = 1 + header.frameSize + EnvelopeHeader.tagLength
         var counter: UInt64 = 0
         while true {
-            let type = try await reader.read(exactly: 1)
-            guard let type = type.first else {
+            // A regular frame's whole record at once, read in step with the
+            // records, so its sealed bytes are opened where the reader holds them.
+            try await reader.prefetch(recordSize, exact: true)
+            guard let type = try await reader.readByte() else {
                 throw EnvelopeError(.truncated, "the envelope is truncated: it ends where frame \(counter) should begin, without a final frame")
             }
             let length: Int
@@ -261,22 +274,25 @@ public struct EnvelopeEncryption: Sendable {
             default:
                 throw EnvelopeError(.malformedFrame, "frame \(counter) is damaged: unknown frame type \(type)")
             }
-            let sealed = try await reader.read(exactly: length + EnvelopeHeader.tagLength)
-            guard sealed.count == length + EnvelopeHeader.tagLength else {
+            let sealedLength = length + EnvelopeHeader.tagLength
+            guard try await reader.prefetch(sealedLength) >= sealedLength else {
                 throw EnvelopeError(.truncated, "the envelope is truncated inside frame \(counter)")
             }
-            let plaintext: [UInt8]
             do {
-                let box = try AES.GCM.SealedBox(nonce: frameNonce(counter), ciphertext: sealed[..<length],
-                                                tag: sealed[length...])
-                plaintext = Array(try AES.GCM.open(box, using: key, authenticating: frameAAD(headerHash, counter, type)))
+                let opened = try reader.consume(sealedLength) { sealed in
+                    try AES.GCM.open(AES.GCM.SealedBox(nonce: frameNonce(counter), ciphertext: sealed[..<length],
+                                                       tag: sealed[length...]),
+                                     using: key, authenticating: frameAAD(headerHash, counter, type))
+                }
+                plaintext.removeAll(keepingCapacity: true)
+                plaintext.append(contentsOf: opened)
             } catch {
                 throw EnvelopeError(.frameAuthenticationFailed,
                                     "frame \(counter) does not verify: the envelope was altered, or frames were removed, reordered or duplicated")
             }
             if type == finalFrame {
                 // The last plaintext goes out only once the envelope is known whole.
-                guard try await reader.read(exactly: 1).isEmpty else {
+                guard try await reader.readByte() == nil else {
                     throw EnvelopeError(.trailingData, "bytes follow the envelope's final frame")
                 }
                 try await output.write(plaintext)

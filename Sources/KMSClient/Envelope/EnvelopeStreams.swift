@@ -72,8 +72,19 @@ public struct EnvelopeFileHandleInput: EnvelopeInput, Sendable {
     public init(_ handle: FileHandle) { self.handle = handle }
 
     public mutating func read(upTo count: Int) async throws -> [UInt8] {
-        guard let data = try handle.read(upToCount: count) else { return [] }
-        return [UInt8](data)
+        // One read(2) straight into the array: `FileHandle.read(upToCount:)`
+        // would fill a `Data` first, a second buffer and copy per chunk.
+        let fd = handle.fileDescriptor
+        return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            while true {
+                let n = Foundation.read(fd, buffer.baseAddress, count)
+                if n >= 0 {
+                    initialized = n
+                    return
+                }
+                guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            }
+        }
     }
 }
 
@@ -140,31 +151,88 @@ public struct EnvelopeFileOutput: EnvelopeOutput, Sendable {
 // MARK: - Reading whole units
 
 /// Reads exact byte counts from an input that may return short reads.
+///
+/// The input's chunks are kept as they come, and `consume(_:_:)` lends the
+/// bytes in place when they lie in one chunk, so a stream read in frame-sized
+/// chunks is framed without copying; only a region that straddles chunks is
+/// gathered, into one scratch buffer that is reused. (Fresh pages for every
+/// frame, and copies, cost more than the AES-GCM itself.)
 struct EnvelopeReader<Input: EnvelopeInput> {
     private var input: Input
-    private var buffer: [UInt8] = []
+    /// Chunks read and not yet consumed; the first from `start`.
+    private var chunks: [[UInt8]] = []
     private var start = 0
+    private var buffered = 0
+    private var scratch: [UInt8] = []
     private var ended = false
-    private let chunkSize: Int
+    /// The size asked of the input when no more is needed: frame-sized reads
+    /// keep frames within one chunk.
+    var readSize: Int
 
     init(_ input: Input, chunkSize: Int = 64 << 10) {
         self.input = input
-        self.chunkSize = chunkSize
+        self.readSize = chunkSize
+    }
+
+    /// Reads until at least `count` bytes are buffered or the input ends.
+    /// With `exact`, asks the input for just the bytes missing, which brings
+    /// the reads back in step with records of `count` bytes.
+    /// - Returns: the bytes buffered, which may be more than `count`.
+    @discardableResult
+    mutating func prefetch(_ count: Int, exact: Bool = false) async throws -> Int {
+        while buffered < count && !ended {
+            let missing = count - buffered
+            let chunk = try await input.read(upTo: exact ? missing : max(readSize, missing))
+            if chunk.isEmpty {
+                ended = true
+            } else {
+                buffered += chunk.count
+                chunks.append(chunk)
+            }
+        }
+        return buffered
+    }
+
+    /// Calls `body` with the next `count` bytes and consumes them. `count`
+    /// must not exceed what `prefetch` returned.
+    mutating func consume<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(count <= buffered, "consume beyond the prefetched bytes")
+        let from = start
+        if let first = chunks.first, first.count - from >= count {
+            defer { advance(count) }
+            return try first.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[from..<(from + count)])) }
+        }
+        scratch.removeAll(keepingCapacity: true)
+        var index = 0, offset = from
+        while scratch.count < count {
+            let take = min(count - scratch.count, chunks[index].count - offset)
+            scratch.append(contentsOf: chunks[index][offset..<(offset + take)])
+            index += 1
+            offset = 0
+        }
+        advance(count)
+        return try scratch.withUnsafeBytes(body)
+    }
+
+    private mutating func advance(_ count: Int) {
+        buffered -= count
+        start += count
+        while let first = chunks.first, start >= first.count {   // chunks are never empty
+            start -= first.count
+            chunks.removeFirst()
+        }
     }
 
     /// `count` bytes, or fewer only where the input ends.
     mutating func read(exactly count: Int) async throws -> [UInt8] {
-        while buffer.count - start < count && !ended {
-            if start > 0 {
-                buffer.removeFirst(start)
-                start = 0
-            }
-            let chunk = try await input.read(upTo: max(chunkSize, count - buffer.count))
-            if chunk.isEmpty { ended = true } else { buffer += chunk }
-        }
-        let end = min(buffer.count, start + count)
-        defer { start = end }
-        return Array(buffer[start..<end])
+        let available = try await prefetch(count)
+        return consume(min(count, available)) { Array($0) }
+    }
+
+    /// The next byte, or nil where the input ends.
+    mutating func readByte() async throws -> UInt8? {
+        guard try await prefetch(1) > 0 else { return nil }
+        return consume(1) { $0[0] }
     }
 
     /// Gives the input back (any bytes buffered beyond what was read are lost).

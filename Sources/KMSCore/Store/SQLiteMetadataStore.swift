@@ -68,7 +68,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Keys
 
     public func key(id: String) async throws -> KeyRecord? {
-        try await database.read { db in try KeyRow.fetchOne(db, key: id)?.record }
+        try readNow { db in
+            try KeyRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM keys WHERE key_id = ?"), arguments: [id])?.record
+        }
     }
 
     public func keys(after: String?, limit: Int) async throws -> [KeyRecord] {
@@ -107,9 +109,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func version(keyID: String, version: UInt32) async throws -> VersionRecord? {
-        try await database.read { db in
-            try VersionRow.fetchOne(db, key: [VersionRow.Columns.keyID.name: keyID,
-                                              VersionRow.Columns.version.name: Int64(version)])?.record
+        try readNow { db in
+            try VersionRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM versions WHERE key_id = ? AND version = ?"),
+                                    arguments: [keyID, Int64(version)])?.record
         }
     }
 
@@ -151,7 +153,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Aliases
 
     public func alias(name: String) async throws -> AliasRecord? {
-        try await database.read { db in try AliasRow.fetchOne(db, key: name)?.record }
+        try readNow { db in
+            try AliasRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM aliases WHERE alias_name = ?"), arguments: [name])?.record
+        }
     }
 
     public func aliases(keyID: String?, after: String?, limit: Int) async throws -> [AliasRecord] {
@@ -207,6 +211,18 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     // MARK: Plumbing
+
+    /// A point read by primary key, on the calling thread. These run on every
+    /// request (key, version, alias): GRDB's async `read` would hop to a
+    /// reader's dispatch queue and back, two thread switches per row, which
+    /// cost far more than the read itself — one indexed row from SQLite's
+    /// page cache with a prepared statement kept per connection. The WAL
+    /// reader never waits for the writer. `unsafeRead` only skips GRDB's
+    /// BEGIN/COMMIT around the block: `body` runs one SELECT, which SQLite
+    /// already runs in a transaction of its own, so it sees one snapshot.
+    private func readNow<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.unsafeRead(body)
+    }
 
     /// One write transaction, with SQLite's constraint failures turned into
     /// the protocol's errors: a taken primary key is `alreadyExists`; a
@@ -551,6 +567,7 @@ private func storedTags(_ tags: [Tag]) throws -> String {
 
 private func decodeTags(_ row: Row, _ column: String) throws -> [Tag] {
     let stored = try row.decode(String.self, forColumn: column)
+    if stored == "[]" { return [] }   // most keys: no decoder for every row read
     do {
         return try JSONDecoder().decode([StoredTag].self, from: Data(stored.utf8)).map { Tag(tagKey: $0.key, tagValue: $0.value) }
     } catch {
