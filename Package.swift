@@ -155,9 +155,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A real p11kmsd process and a raw HTTP client for it, shared by the
+        // test targets that drive the daemon; linked into no product.
+        .target(
+            name: "DaemonTestSupport",
+            path: "Tests/DaemonTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
+                "DaemonTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
@@ -166,6 +174,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
+                "DaemonTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -173,6 +182,7 @@ let package = Package(
         .testTarget(
             name: "KMSClientTests",
             dependencies: [
+                "DaemonTestSupport",
                 "KMSClient",
                 "KMSCore",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,60 +1,27 @@
+import DaemonTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A real `p11kmsd --dev` for the KMS subcommand tests, on its own state
-/// directory; the `p11kms` binary is built beside it.
-final class KMSCLIDaemon: @unchecked Sendable {
-    // @unchecked: the Process is only touched by the test that owns this object.
-    let stateDirectory: String
-    let socketPath: String
-    private let process: Process
-    private let output = Pipe()
+/// A real `p11kmsd --dev` for the KMS subcommand tests (DaemonTestSupport's),
+/// on its own state directory; the `p11kms` binary is built beside it.
+final class KMSCLIDaemon: Sendable {
+    private let daemon: DaemonProcess
+    var stateDirectory: String { daemon.stateDirectory }
+    var socketPath: String { daemon.socketPath }
 
-    /// Where `p11kmsd` and `p11kms` were built (found by `FileTestBinaries`).
+    /// Where `p11kmsd` and `p11kms` were built.
     static func buildDirectory() throws -> URL {
-        URL(fileURLWithPath: try FileTestBinaries.daemon()).deletingLastPathComponent()
+        URL(fileURLWithPath: try DaemonProcess.binary()).deletingLastPathComponent()
     }
 
-    init() async throws {
-        stateDirectory = "/tmp/p11kms-k-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        socketPath = stateDirectory + "/p11kms.sock"
-        process = Process()
-        process.executableURL = try Self.buildDirectory().appendingPathComponent("p11kmsd")
-        process.arguments = ["--dev", "--state-dir", stateDirectory]
-        // Run from the checkout so softhsm-test.conf is found.
-        process.currentDirectoryURL = FileTestBinaries.checkout
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(30)
-        var seen = Data()
-        while Date() < deadline {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty {
-                if !process.isRunning { throw KMSCLITestError("p11kmsd exited early") }
-                try await Task.sleep(for: .milliseconds(20))
-                continue
-            }
-            seen.append(chunk)
-            if String(decoding: seen, as: UTF8.self).contains("listening on \(socketPath)") { return }
-        }
-        throw KMSCLITestError("p11kmsd did not start listening in time")
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
+    init() async throws { daemon = try await DaemonProcess() }
 
     func stop() async throws {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(30)
-            while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        try? FileManager.default.removeItem(atPath: stateDirectory)
+        _ = try await daemon.stop()
+        daemon.removeState()
     }
 
     struct Result {
@@ -84,11 +51,6 @@ final class KMSCLIDaemon: @unchecked Sendable {
         let stderr = String(decoding: (try? Data(contentsOf: errorFile)) ?? Data(), as: UTF8.self)
         return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
     }
-}
-
-struct KMSCLITestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
 }
 
 func withKMSCLIDaemon(_ body: (KMSCLIDaemon) async throws -> Void) async throws {

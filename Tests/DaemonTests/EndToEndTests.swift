@@ -1,5 +1,6 @@
 import _CryptoExtras
 import Crypto
+import DaemonTestSupport
 import Foundation
 import Testing
 

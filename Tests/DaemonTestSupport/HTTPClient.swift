@@ -5,19 +5,19 @@ import Glibc
 
 /// A deliberately raw HTTP/1.1 client over a Unix socket, so tests can send
 /// exactly the bytes they mean, malformed ones included.
-final class HTTPClient {
-    let fd: Int32
+public final class HTTPClient {
+    public let fd: Int32
     private var pending: [UInt8] = []
 
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: Data
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
-        var errorType: String? { json["__type"] as? String }
+    public struct Response {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: Data
+        public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        public var errorType: String? { json["__type"] as? String }
     }
 
-    init(socketPath: String, receiveTimeout: Int = 30) throws {
+    public init(socketPath: String, receiveTimeout: Int = 30) throws {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw DaemonError("socket: \(errno)") }
         var address = sockaddr_un()
@@ -36,9 +36,9 @@ final class HTTPClient {
     }
 
     deinit { Glibc.close(fd) }
-    func close() { shutdown(fd, Int32(SHUT_RDWR)) }
+    public func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -47,9 +47,9 @@ final class HTTPClient {
         }
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    static func request(_ operation: String?, _ body: String, contentType: String? = "application/x-amz-json-1.1",
+    public static func request(_ operation: String?, _ body: String, contentType: String? = "application/x-amz-json-1.1",
                         extraHeaders: [String] = []) -> String {
         var lines = ["POST / HTTP/1.1", "Host: localhost", "Content-Length: \(body.utf8.count)"]
         if let operation { lines.append("X-Amz-Target: TrentService.\(operation)") }
@@ -58,18 +58,18 @@ final class HTTPClient {
         return lines.joined(separator: "\r\n") + "\r\n\r\n" + body
     }
 
-    func operation(_ operation: String, _ body: String = "{}") throws -> Response {
+    public func operation(_ operation: String, _ body: String = "{}") throws -> Response {
         try send(Self.request(operation, body))
         return try readResponse()
     }
 
-    func get(_ path: String) throws -> Response {
+    public func get(_ path: String) throws -> Response {
         try send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
         return try readResponse()
     }
 
     /// Reads bytes until the peer closes or `timeout` passes; true if it closed.
-    func waitForClose() -> Bool {
+    public func waitForClose() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
@@ -85,7 +85,7 @@ final class HTTPClient {
         pending += buffer.prefix(n)
     }
 
-    func readResponse() throws -> Response {
+    public func readResponse() throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         var headerEnd: Int?
         while headerEnd == nil {

@@ -1,27 +1,28 @@
 import Foundation
-import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A real `p11kmsd --dev` process on its own state directory (and so its own
 /// SoftHSM2 token), started from the build directory and stopped at the end.
-final class DaemonProcess: @unchecked Sendable {
+/// Shared by the test targets that drive a daemon (DaemonTests,
+/// KMSClientTests); not linked into any product.
+public final class DaemonProcess: @unchecked Sendable {
     // @unchecked: the Process is only touched by the test that owns this object.
-    let stateDirectory: String
-    let process: Process
-    let socketPath: String
+    public let stateDirectory: String
+    public let process: Process
+    public let socketPath: String
     private let output: Pipe
     private let errors: Pipe
     /// `p11kmsd: listening on SOCKET[ and http://IP:PORT]`.
-    private(set) var listeningLine = ""
+    public private(set) var listeningLine = ""
 
     /// The TCP listener's endpoint (`--tcp`), from the listening line.
-    var tcpEndpoint: String? {
+    public var tcpEndpoint: String? {
         listeningLine.range(of: " and ").map { String(listeningLine[$0.upperBound...]) }
     }
 
-    static func binary() throws -> String {
+    public static func binary() throws -> String {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
@@ -38,14 +39,14 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// The `p11kms` CLI built beside the daemon.
-    static func cli() throws -> String {
+    public static func cli() throws -> String {
         URL(fileURLWithPath: try binary()).deletingLastPathComponent().appendingPathComponent("p11kms").path
     }
 
     /// Runs a command to its exit; returns its status and standard output
     /// (with standard error too if `withErrors`). `environment` replaces the
     /// inherited one when given; `directory` is the working directory.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                     directory: URL? = nil, withErrors: Bool = false) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -62,17 +63,17 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// A short state directory: Unix socket paths are limited to 107 bytes.
-    static func makeStateDirectory() -> String {
+    public static func makeStateDirectory() -> String {
         "/tmp/p11kms-d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 
-    convenience init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = []) async throws {
+    public convenience init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = []) async throws {
         try await self.init(stateDirectory: stateDirectory, socketPath: stateDirectory + "/p11kms.sock",
                             arguments: ["--dev", "--state-dir", stateDirectory] + arguments)
     }
 
     /// A daemon started with any arguments (e.g. `--config FILE`).
-    init(stateDirectory: String, socketPath: String, arguments: [String], environment: [String: String] = [:]) async throws {
+    public init(stateDirectory: String, socketPath: String, arguments: [String], environment: [String: String] = [:]) async throws {
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
         process = Process()
@@ -94,7 +95,8 @@ final class DaemonProcess: @unchecked Sendable {
 
     private func waitUntilListening() async throws {
         let handle = output.fileHandleForReading
-        let deadline = Date().addingTimeInterval(30)
+        // Generous: under a full parallel suite a start can take many seconds.
+        let deadline = Date().addingTimeInterval(60)
         var seen = Data()
         while Date() < deadline {
             let chunk = handle.availableData
@@ -118,14 +120,14 @@ final class DaemonProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    func stderrText() -> String {
+    public func stderrText() -> String {
         String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
     }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for exit; returns the exit status.
-    func waitForExit(timeout: TimeInterval = 30) async throws -> Int32 {
+    public func waitForExit(timeout: TimeInterval = 30) async throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             guard Date() < deadline else { throw DaemonError("p11kmsd did not exit in \(timeout) s") }
@@ -136,24 +138,24 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// SIGTERM and wait; the daemon must exit 0.
     @discardableResult
-    func stop() async throws -> Int32 {
+    public func stop() async throws -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
         signal(SIGTERM)
         return try await waitForExit()
     }
 
-    func removeState() { try? FileManager.default.removeItem(atPath: stateDirectory) }
+    public func removeState() { try? FileManager.default.removeItem(atPath: stateDirectory) }
 
-    func client() throws -> HTTPClient { try HTTPClient(socketPath: socketPath) }
+    public func client() throws -> HTTPClient { try HTTPClient(socketPath: socketPath) }
 
     /// One request on a fresh connection.
-    func call(_ operation: String, _ body: String = "{}") throws -> HTTPClient.Response {
+    public func call(_ operation: String, _ body: String = "{}") throws -> HTTPClient.Response {
         let c = try client()
         defer { c.close() }
         return try c.operation(operation, body)
     }
 
-    func callJSON(_ operation: String, _ body: [String: Any]) throws -> (Int, [String: Any]) {
+    public func callJSON(_ operation: String, _ body: [String: Any]) throws -> (Int, [String: Any]) {
         let data = try JSONSerialization.data(withJSONObject: body)
         let r = try call(operation, String(decoding: data, as: UTF8.self))
         return (r.status, r.json)
@@ -161,7 +163,7 @@ final class DaemonProcess: @unchecked Sendable {
 }
 
 /// Every line of the audit log files in `directory`, parsed.
-func auditEvents(_ directory: String) throws -> [[String: Any]] {
+public func auditEvents(_ directory: String) throws -> [[String: Any]] {
     let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".log") }.sorted()
     return try files.flatMap { file in
         try String(contentsOfFile: directory + "/" + file, encoding: .utf8).split(separator: "\n").compactMap {
@@ -170,21 +172,7 @@ func auditEvents(_ directory: String) throws -> [[String: Any]] {
     }
 }
 
-struct DaemonError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// Runs `body` against a fresh daemon, stopping it (and checking it exits 0) afterwards.
-func withDaemon(arguments: [String] = [], _ body: (DaemonProcess) async throws -> Void) async throws {
-    let daemon = try await DaemonProcess(arguments: arguments)
-    defer { daemon.removeState() }
-    do {
-        try await body(daemon)
-    } catch {
-        _ = try? await daemon.stop()
-        throw error
-    }
-    let status = try await daemon.stop()
-    #expect(status == 0, "p11kmsd exits 0 on SIGTERM; stderr: \(daemon.stderrText())")
+public struct DaemonError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
