@@ -271,6 +271,23 @@ struct AWSSDKTests {
         #expect(trail("bob-app") == ["Encrypt:denied", "Decrypt:denied", "GenerateDataKey:denied", "CreateKey:denied"])
     }
 
+    /// The SDK's side of throttling: boto3's standard retry mode backs off
+    /// on ThrottlingException and every request of a burst gets through.
+    @Test func boto3RetriesThrottledRequests() async throws {
+        try await withDaemon(arguments: ["--tcp", "127.0.0.1:0", "--max-queued-requests", "0"]) { d in
+            let c = try Self.devCredentials(d)
+            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("throttled_burst.py").path],
+                                                     environment: Self.environment(c))
+            #expect(status == 0, "\(out)\n\(err)")
+            let result = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Int]
+            #expect(result?["created"] == 16, "\(out)")
+            #expect((result?["retried"] ?? 0) >= 1, "\(out)")
+            let throttled = try Self.events(d).filter { $0["error"] as? String == "ThrottlingException" }
+            #expect(!throttled.isEmpty)
+            #expect(throttled.allSatisfy { ($0["principal"] as? [String: Any])?["access_key_name"] as? String == "dev" })
+        }
+    }
+
     /// More requests than the pool plus its queue bound: the excess is
     /// answered ThrottlingException (which SDKs retry), not left to pile up.
     @Test func overloadIsThrottled() async throws {
