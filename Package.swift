@@ -122,13 +122,20 @@ let package = Package(
         // scripts/bench: the raw PKCS#11 baseline, in process (no daemon).
         .executableTarget(
             name: "p11kms-hsmbench",
-            dependencies: ["PKCS11", "SoftHSMTestSupport"],
+            dependencies: ["PKCS11", "SoftHSMTestSupport", "BenchStatistics"],
             swiftSettings: swiftSettings
         ),
         // scripts/bench: load through the daemon's socket, and the report.
-        // Foundation only, so it measures the daemon and nothing of ours.
+        // Foundation only (and the shared percentile), so it measures the
+        // daemon and nothing of ours.
         .executableTarget(
             name: "p11kms-loadgen",
+            dependencies: ["BenchStatistics"],
+            swiftSettings: swiftSettings
+        ),
+        // The percentile both benchmark tools use, so raw and daemon agree.
+        .target(
+            name: "BenchStatistics",
             swiftSettings: swiftSettings
         ),
         .testTarget(

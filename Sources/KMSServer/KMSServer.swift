@@ -388,7 +388,7 @@ public final class KMSServer: Sendable {
         metrics.record(operation: opName, outcome: outcome, duration: ContinuousClock.now - start)
         logger.debug("request", metadata: [
             "request_id": .string(requestID), "operation": .string(opName), "outcome": .string(outcome),
-            "caller": .string(principal.map(Self.describe) ?? "?"),
+            "caller": .string(principal?.summary ?? "?"),
         ])
         return response
     }
@@ -398,10 +398,6 @@ public final class KMSServer: Sendable {
     static let deniedNames: Set<String> = [
         KMSError.Name.accessDenied, .missingAuthenticationToken, .incompleteSignature, .invalidSignature, .unrecognizedClient,
     ].reduce(into: []) { $0.insert($1.rawValue) }
-
-    static func describe(_ p: Principal) -> String {
-        p.accessKeyName.map { "access-key:" + $0 } ?? "uid:\(p.uid)"
-    }
 
     /// Takes a place among the requests allowed at once; false when full.
     private func admit() -> Bool {

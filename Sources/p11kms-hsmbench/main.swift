@@ -10,6 +10,7 @@
 //
 // Prints one JSON object per line and measurement on stdout; progress on stderr.
 
+import BenchStatistics
 import Foundation
 import PKCS11
 import SoftHSMTestSupport
@@ -133,16 +134,6 @@ func parseOptions() -> Options {
     return o
 }
 
-func percentile(_ sorted: [UInt64], _ q: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let rank = min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))
-    return Double(sorted[rank]) / 1e6
-}
-
-func rounded(_ x: Double, _ places: Int = 3) -> Double {
-    let f = pow(10, Double(places))
-    return (x * f).rounded() / f
-}
 
 func measure(_ op: RawOperation, threads: Int, token: Token, keys: Keys, options: Options) throws -> [String: Any] {
     let sessions = try (0..<threads).map { _ in try token.openSession() }

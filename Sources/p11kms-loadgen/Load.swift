@@ -1,3 +1,4 @@
+import BenchStatistics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -60,16 +61,6 @@ final class ConnectionResult: @unchecked Sendable {
     }
 }
 
-func percentile(_ sorted: [UInt64], _ q: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let rank = min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))
-    return Double(sorted[rank]) / 1e6
-}
-
-func rounded(_ x: Double, _ places: Int = 3) -> Double {
-    let f = pow(10, Double(places))
-    return (x * f).rounded() / f
-}
 
 /// Closed-loop load: `connections` threads, each with its own keep-alive
 /// connection, sending the next request as soon as the answer arrives.

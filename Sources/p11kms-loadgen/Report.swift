@@ -1,3 +1,4 @@
+import BenchStatistics
 import Foundation
 
 /// The targets, checked against one run's rows.

@@ -24,38 +24,41 @@ enum DevSetup {
     static let accessKeyName = "dev"
 
     /// `--tcp`: the TCP listener with one access key, made on first use and
-    /// kept in DIR/dev-access-key (mode 0600) so a restart keeps it. The key
-    /// is an admin, as the developer is.
+    /// kept so a restart keeps it: its id in DIR/dev-access-key, its secret
+    /// in DIR/dev-access-key.secret (both 0600; the secret file is read as
+    /// production secret files are). The key is an admin, as the developer is.
     static func addTCPListener(_ config: inout DaemonConfiguration, listen: String) throws {
-        let file = config.stateDirectory + "/dev-access-key"
-        if !FileManager.default.fileExists(atPath: file) {
+        let (idFile, secretFile) = accessKeyFiles(config)
+        if !FileManager.default.fileExists(atPath: idFile) || !FileManager.default.fileExists(atPath: secretFile) {
             let (id, secret) = AccessKey.generateDevCredentials()
-            try writePrivateFile(file, "\(id)\n\(secret)\n")
+            try writePrivateFile(secretFile, secret + "\n")
+            try writePrivateFile(idFile, id + "\n")
         }
-        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
-        guard lines.count == 2 else {
-            throw AccessKeyError("\(file) is not an access key id and secret on two lines; delete it to make a new key")
-        }
-        let secretFile = config.stateDirectory + "/dev-access-key.secret"
-        try writePrivateFile(secretFile, lines[1])
-        let key = try AccessKey.load(id: lines[0], name: accessKeyName, secretFile: secretFile)
+        let id = try String(contentsOfFile: idFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try AccessKey.load(id: id, name: accessKeyName, secretFile: secretFile)
         config.server.tcp = try TCPListenerConfiguration(
             listen: listen, tls: nil, verifier: SigV4Verifier(region: config.arn.region, keys: AccessKeyStore([key])))
         config.access.admins.accessKeys.insert(accessKeyName)
+    }
+
+    private static func accessKeyFiles(_ config: DaemonConfiguration) -> (id: String, secret: String) {
+        (config.stateDirectory + "/dev-access-key", config.stateDirectory + "/dev-access-key.secret")
     }
 
     /// DIR/aws-config: a profile `p11kms` that points AWS SDKs and the aws
     /// CLI at the listener with the dev key, for
     /// `AWS_CONFIG_FILE=DIR/aws-config AWS_PROFILE=p11kms aws kms list-keys`.
     static func writeAWSConfig(_ config: DaemonConfiguration, endpoint: String) throws {
-        let lines = try String(contentsOfFile: config.stateDirectory + "/dev-access-key", encoding: .utf8)
-            .split(separator: "\n").map(String.init)
+        let (idFile, secretFile) = accessKeyFiles(config)
+        func read(_ path: String) throws -> String {
+            try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         try writePrivateFile(config.stateDirectory + "/aws-config", """
             # Written by p11kmsd --dev --tcp; rewritten at every start.
             [profile p11kms]
             region = \(config.arn.region)
-            aws_access_key_id = \(lines[0])
-            aws_secret_access_key = \(lines[1])
+            aws_access_key_id = \(try read(idFile))
+            aws_secret_access_key = \(try read(secretFile))
             endpoint_url = \(endpoint)
 
             """)

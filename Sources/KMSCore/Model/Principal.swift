@@ -45,4 +45,10 @@ public struct Principal: Sendable, Hashable, Codable {
 
     /// True for a caller identified by an access key rather than by the kernel.
     public var isAccessKeyCaller: Bool { accessKeyName != nil }
+
+    /// How errors and logs name the caller: `uid 1000 (alice)` or `access key billing`.
+    public var summary: String {
+        if let accessKeyName { return "access key \(accessKeyName)" }
+        return "uid \(uid)" + (userName.map { " (\($0))" } ?? "")
+    }
 }

@@ -124,7 +124,7 @@ extension KMSEngine {
         let request = AuthorizationRequest(action: "kms:PutKeyPolicy", principal: caller)
         guard policy.evaluate(request).isAllowed else {
             throw KMSError(.malformedPolicyDocument,
-                           "The new key policy will not allow you (\(Self.describe(caller))) to update the key policy in the future; "
+                           "The new key policy will not allow you (\(caller.summary)) to update the key policy in the future; "
                            + "allow kms:PutKeyPolicy for yourself or set BypassPolicyLockoutSafetyCheck.")
         }
         return text

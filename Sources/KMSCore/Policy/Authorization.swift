@@ -77,22 +77,17 @@ extension KMSEngine {
         case .allow:
             return
         case .explicitDeny(let statement):
-            throw KMSError(.accessDenied, "\(Self.describe(caller)) is denied \(action) on \(arn(key)) by statement \(statement) of its key policy.")
+            throw KMSError(.accessDenied, "\(caller.summary) is denied \(action) on \(arn(key)) by statement \(statement) of its key policy.")
         case .implicitDeny:
-            throw KMSError(.accessDenied, "\(Self.describe(caller)) is not allowed \(action) on \(arn(key)): no statement of its key policy allows it.")
+            throw KMSError(.accessDenied, "\(caller.summary) is not allowed \(action) on \(arn(key)): no statement of its key policy allows it.")
         }
     }
 
     func authorizeService(_ operation: KMSOperation, caller: Principal) throws {
         guard configuration.accessControl.allowsService(operation, caller) else {
-            throw KMSError(.accessDenied, "\(Self.describe(caller)) may not call \(operation.rawValue): the daemon configuration "
+            throw KMSError(.accessDenied, "\(caller.summary) may not call \(operation.rawValue): the daemon configuration "
                            + "does not list it among \(operation == .createKey ? "allow_create_key or " : "")admins.")
         }
-    }
-
-    static func describe(_ p: Principal) -> String {
-        if let accessKey = p.accessKeyName { return "access key \(accessKey)" }
-        return "uid \(p.uid)" + (p.userName.map { " (\($0))" } ?? "")
     }
 
     /// Policies are parsed once per distinct document, not per request.
