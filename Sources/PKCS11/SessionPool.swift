@@ -1,3 +1,4 @@
+import KMSConcurrency
 import NIOPosix
 import Synchronization
 #if canImport(Glibc)
@@ -24,10 +25,15 @@ public final class SessionPool: Sendable {
         public var reopenAttempts: Int
         /// First backoff delay; doubles on each further attempt.
         public var reopenBackoffMilliseconds: Int
-        public init(maxSessions: Int = 8, reopenAttempts: Int = 5, reopenBackoffMilliseconds: Int = 20) {
+        /// Longest wait for a free session; past it the borrow throws
+        /// `SessionPoolError.timedOut` (callers answer DependencyTimeoutException).
+        public var checkoutTimeout: Duration
+        public init(maxSessions: Int = 8, reopenAttempts: Int = 5, reopenBackoffMilliseconds: Int = 20,
+                    checkoutTimeout: Duration = .seconds(30)) {
             self.maxSessions = maxSessions
             self.reopenAttempts = reopenAttempts
             self.reopenBackoffMilliseconds = reopenBackoffMilliseconds
+            self.checkoutTimeout = checkoutTimeout
         }
     }
 
@@ -45,8 +51,6 @@ public final class SessionPool: Sendable {
     private struct State {
         var idle: [Session] = []
         var borrowed = 0
-        var permitsInUse = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
         var anchor: Session?
         var generation: UInt64 = 0
         var isShutDown = false
@@ -58,6 +62,8 @@ public final class SessionPool: Sendable {
     private let configuration: Configuration
     private let threads: NIOThreadPool
     private let state = Mutex(State())
+    /// One permit per session that may be lent at once.
+    private let permits: AsyncSemaphore
 
     /// Opens the anchor session and logs in as the user (when `pin` is given).
     /// `maxSessions` is capped by what the token allows, less the anchor.
@@ -78,14 +84,16 @@ public final class SessionPool: Sendable {
             throw error
         }
         state.withLock { $0.anchor = anchor }
+        permits = AsyncSemaphore(value: limit)
         threads = NIOThreadPool(numberOfThreads: limit)
         threads.start()
     }
 
     public var statistics: Statistics {
-        state.withLock { s in
+        let waiting = permits.statistics.waiting
+        return state.withLock { s in
             Statistics(openSessions: s.idle.count + s.borrowed, idleSessions: s.idle.count,
-                       borrowedSessions: s.borrowed, waiting: s.waiters.count, maxSessions: maxSessions,
+                       borrowedSessions: s.borrowed, waiting: waiting, maxSessions: maxSessions,
                        generation: s.generation)
         }
     }
@@ -104,10 +112,15 @@ public final class SessionPool: Sendable {
 
     /// Borrows a session, runs `body` with it on the pool's threads, and
     /// returns the session. Waits (suspending, not blocking) while all
-    /// sessions are lent out.
+    /// sessions are lent out, at most `checkoutTimeout`, and not at all once
+    /// the task is cancelled.
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (Session) throws -> T) async throws -> T {
-        await acquirePermit()
-        defer { releasePermit() }
+        do {
+            try await permits.wait(timeout: configuration.checkoutTimeout)
+        } catch is AsyncSemaphore.TimedOut {
+            throw SessionPoolError.timedOut(configuration.checkoutTimeout)
+        }
+        defer { permits.signal() }
         return try await threads.runIfActive { [self] in
             try runBorrowed(body)
         }
@@ -240,39 +253,16 @@ public final class SessionPool: Sendable {
         }
         fatalError("unreachable")
     }
+}
 
-    // MARK: Permits (bounded borrowing)
+/// Why a session could not be borrowed.
+public enum SessionPoolError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Every session stayed lent out for the whole wait.
+    case timedOut(Duration)
 
-    private func acquirePermit() async {
-        let granted = state.withLock { s -> Bool in
-            if s.permitsInUse < maxSessions {
-                s.permitsInUse += 1
-                return true
-            }
-            return false
+    public var description: String {
+        switch self {
+        case .timedOut(let wait): "no HSM session became free within \(wait)"
         }
-        if granted { return }
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let grantedNow = state.withLock { s -> Bool in
-                if s.permitsInUse < maxSessions {
-                    s.permitsInUse += 1
-                    return true
-                }
-                s.waiters.append(c)
-                return false
-            }
-            if grantedNow { c.resume() }
-        }
-    }
-
-    private func releasePermit() {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if s.waiters.isEmpty {
-                s.permitsInUse -= 1
-                return nil
-            }
-            return s.waiters.removeFirst() // the permit passes straight to it
-        }
-        next?.resume()
     }
 }

@@ -58,8 +58,12 @@ public struct TestToken: Sendable {
     public var module: PKCS11Module { token.module }
 
     /// A session pool logged in as the user.
+    /// A pool whose borrowers wait up to ten minutes for a session: tests
+    /// run in parallel on a 2-thread cooperative pool, and under the whole
+    /// suite a queue that takes a second alone can take minutes.
     public func makePool(maxSessions: Int = 4) throws -> SessionPool {
-        try SessionPool(token: token, pin: PIN(userPIN), configuration: .init(maxSessions: maxSessions))
+        try SessionPool(token: token, pin: PIN(userPIN),
+                        configuration: .init(maxSessions: maxSessions, checkoutTimeout: .seconds(600)))
     }
 
     /// A session of its own, logged in as the user; close it when done.
