@@ -64,6 +64,8 @@ let package = Package(
             name: "KMSCore",
             dependencies: [
                 "PKCS11",
+                "KMSConcurrency",
+                .product(name: "Logging", package: "swift-log"),
                 "COpenSSL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -202,6 +204,11 @@ let package = Package(
                 "KMSCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KMSConcurrencyTests",
+            dependencies: ["KMSConcurrency"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

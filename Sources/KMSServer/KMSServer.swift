@@ -10,22 +10,22 @@ import Synchronization
 import Glibc
 #endif
 
-/// The AWS JSON 1.1 protocol over HTTP/1.1 on a Unix-domain socket, in front
-/// of a `KMSEngine`. Each accepted connection is an `NIOAsyncChannel` served
-/// in a discarding task group; errors are caught per connection so one bad
-/// client never takes the server down. Engine work runs on the HSM pool's
-/// threads, never on an event loop.
+/// The HTTP front ends of `KMSService`: AWS JSON 1.1 over HTTP/1.1 on a
+/// Unix-domain socket (callers named by the kernel) and, optionally, on TCP
+/// (callers named by their SigV4 signatures). This type only listens,
+/// admits connections, frames HTTP and names the caller; decoding,
+/// throttling, the engine, the audit line and metrics are the pipeline's.
+///
+/// Each admitted connection is an `NIOAsyncChannel` served in a discarding
+/// task group; errors are caught per connection so one bad client never
+/// takes the server down.
 public final class KMSServer: Sendable {
-    public let engine: KMSEngine
+    public let service: KMSService
     public let configuration: ServerConfiguration
     private let logger: Logger
-    private let router = OperationRouter()
-    private let metrics = ServerMetrics()
+    private let metrics: ServerMetrics
     private let state = Mutex<State>(State())
-    /// Operation requests admitted and not yet answered (for throttling).
-    private let inFlight = Atomic<Int>(0)
-    /// Where every request is recorded; nil only for embedders that audit elsewhere.
-    private let audit: AuditLog?
+    private let admission: ConnectionAdmission
 
     private struct State {
         /// The Unix socket's listener, then the TCP listener's if there is one.
@@ -33,6 +33,8 @@ public final class KMSServer: Sendable {
         var connections: [ObjectIdentifier: any Channel] = [:]
         var shuttingDown = false
         var lastAccept = ContinuousClock.now
+        var lastRefusalLog = ContinuousClock.now - .seconds(2)
+        var refusedSinceLog = 0
     }
 
     /// While draining, the listener stays open (its path already unlinked, so
@@ -40,12 +42,20 @@ public final class KMSServer: Sendable {
     /// long: connections already queued in the kernel's backlog are served.
     static let acceptQuietPeriod: Duration = .milliseconds(300)
 
-    public init(engine: KMSEngine, configuration: ServerConfiguration, audit: AuditLog?, logger: Logger) {
-        self.engine = engine
+    /// After the drain deadline, how long requests stuck in an HSM call get
+    /// to finish before their connections are closed under them.
+    public static let cancelledAnswerGrace: Duration = .seconds(10)
+
+    public init(service: KMSService, configuration: ServerConfiguration, metrics: ServerMetrics, logger: Logger) {
+        self.service = service
         self.configuration = configuration
-        self.audit = audit
+        self.metrics = metrics
         self.logger = logger
+        admission = ConnectionAdmission(total: configuration.maxConnections,
+                                        perCaller: configuration.maxConnectionsPerCaller)
     }
+
+    public var engine: KMSEngine { service.engine }
 
     /// How a listener knows its callers.
     enum Listener: Sendable {
@@ -56,7 +66,15 @@ public final class KMSServer: Sendable {
     }
 
     private typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
-    private typealias Listening = NIOAsyncChannel<Connection, Never>
+
+    /// What the child-channel initializer makes of a new connection.
+    private enum Accepted: Sendable {
+        case connection(Connection)
+        /// Over a connection bound: it answers and closes itself.
+        case refused
+    }
+
+    private typealias Listening = NIOAsyncChannel<Accepted, Never>
 
     /// Binds the socket (and the TCP listener, if configured) and serves until
     /// `shutdown()`; returns once every connection has finished. `onListening`
@@ -69,14 +87,14 @@ public final class KMSServer: Sendable {
         // p11kmsd sets to 077 at start (and systemd's UMask= too): it is
         // owner-only until it has been given to its group and opened to it.
         let unix = try await bootstrap().bind(unixDomainSocketPath: path) { channel in
-            self.configurePipeline(channel, tls: nil)
+            self.accept(channel, .unix, tls: nil)
         }
         var listeners: [(Listening, Listener)] = [(unix, .unix)]
         do {
             try UnixSocketPath.secure(path, group: configuration.socketGroup)
             if let tcp = configuration.tcp {
                 let listening = try await bootstrap().bind(host: tcp.host, port: tcp.port) { channel in
-                    self.configurePipeline(channel, tls: tlsContext)
+                    self.accept(channel, .tcp(tcp.verifier), tls: tlsContext)
                 }
                 listeners.append((listening, .tcp(tcp.verifier)))
             }
@@ -95,7 +113,7 @@ public final class KMSServer: Sendable {
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 for (listening, kind) in listeners {
-                    group.addTask { try await self.accept(listening, kind) }
+                    group.addTask { try await self.serve(listening, kind) }
                 }
             }
         } catch where state.withLock({ $0.shuttingDown }) {
@@ -117,40 +135,63 @@ public final class KMSServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
     }
 
-    private func configurePipeline(_ channel: any Channel, tls: NIOSSLContext?) -> EventLoopFuture<Connection> {
+    /// Admits or refuses a new connection before it is wrapped, so a refused
+    /// one never has an async writer that someone must finish.
+    private func accept(_ channel: any Channel, _ kind: Listener, tls: NIOSSLContext?) -> EventLoopFuture<Accepted> {
+        let caller: EventLoopFuture<String> = switch kind {
+        case .unix: PeerCredentials.uid(of: channel).map { $0.map { "uid:\($0)" } ?? "uid:?" }
+        case .tcp: channel.eventLoop.makeSucceededFuture("ip:" + (channel.remoteAddress?.ipAddress ?? "?"))
+        }
         let limits = (configuration.idleTimeout, configuration.requestTimeout)
-        return channel.eventLoop.makeCompletedFuture {
+        return caller.flatMapThrowing { caller in
+            guard self.admission.admit(channel, caller: caller) else {
+                let reason = self.admission.open >= self.admission.total
+                    ? "\(self.admission.total) connections are open, the most this service takes; retry later."
+                    : "This caller has \(self.admission.perCaller) connections open, the most one caller may; close some."
+                self.logRefusal(reason, caller: caller)
+                try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(answer: tls == nil, reason: reason))
+                return .refused
+            }
             if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: true, withErrorHandling: true)
             try channel.pipeline.syncOperations.addHandler(ConnectionGuard(idleTimeout: limits.0, requestTimeout: limits.1))
-            return try Connection(wrappingChannelSynchronously: channel)
+            return .connection(try Connection(wrappingChannelSynchronously: channel))
         }
     }
 
-    private func accept(_ listening: Listening, _ kind: Listener) async throws {
+    /// A flood of refused connections is one log line a second, with a count,
+    /// not a line each: the log is no place to amplify an attack.
+    private func logRefusal(_ reason: String, caller: String) {
+        let report = state.withLock { s -> Int? in
+            s.refusedSinceLog += 1
+            guard ContinuousClock.now - s.lastRefusalLog >= .seconds(1) else { return nil }
+            s.lastRefusalLog = .now
+            defer { s.refusedSinceLog = 0 }
+            return s.refusedSinceLog
+        }
+        if let count = report {
+            logger.warning("connection refused: \(reason)", metadata: ["caller": .string(caller), "refused": .stringConvertible(count)])
+        }
+    }
+
+    private func serve(_ listening: Listening, _ kind: Listener) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await listening.executeThenClose { inbound in
-                for try await connection in inbound {
-                    let admitted = state.withLock { s -> Bool in
-                        s.lastAccept = .now
-                        guard s.connections.count < configuration.maxConnections else { return false }
-                        s.connections[ObjectIdentifier(connection.channel)] = connection.channel
-                        return true
-                    }
-                    guard admitted else {
-                        logger.warning("connection refused: \(configuration.maxConnections) connections are open")
-                        connection.channel.close(promise: nil)
-                        continue
-                    }
+                for try await accepted in inbound {
+                    state.withLock { $0.lastAccept = .now }
+                    guard case .connection(let connection) = accepted else { continue }
+                    state.withLock { $0.connections[ObjectIdentifier(connection.channel)] = connection.channel }
                     group.addTask { await self.serve(connection, kind) }
                 }
             }
         }
     }
 
-    /// Stops accepting, lets requests in flight finish, closes idle
-    /// connections; `run()` returns when the last connection is closed.
+    /// Stops accepting, lets requests in flight finish for up to
+    /// `drainTimeout`, then cancels what is left (those answer
+    /// KMSInternalException) and closes every connection; `run()` returns
+    /// when the last connection is closed.
     public func shutdown() {
         let (servers, connections, alreadyStopping) = state.withLock { s -> ([any Channel], [any Channel], Bool) in
             defer { s.shuttingDown = true }
@@ -164,12 +205,28 @@ public final class KMSServer: Sendable {
         }
         // ...but those already queued are accepted and served before the
         // listener closes.
-        guard !servers.isEmpty else { return }
         Task { [self] in
             while ContinuousClock.now - state.withLock({ $0.lastAccept }) < Self.acceptQuietPeriod {
                 try? await Task.sleep(for: .milliseconds(50))
             }
             servers.forEach { $0.close(promise: nil) }
+        }
+        // The deadline: whatever is still being performed is cancelled, and
+        // shortly after, connections still open are closed under their clients.
+        Task { [self] in
+            try? await Task.sleep(for: configuration.drainTimeout)
+            let left = service.requestsInFlight
+            if left > 0 { logger.warning("drain deadline reached: cancelling \(left) requests still in flight") }
+            service.cancelInFlight()
+            // Cancelled requests answer at once, except those inside an HSM
+            // call, which cannot be interrupted: give those a bounded while
+            // to finish and write their answers, then close what is left.
+            let closeBy = ContinuousClock.now + Self.cancelledAnswerGrace
+            while service.requestsInFlight > 0 && ContinuousClock.now < closeBy {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+            for channel in state.withLock({ Array($0.connections.values) }) { channel.close(promise: nil) }
         }
     }
 
@@ -180,10 +237,8 @@ public final class KMSServer: Sendable {
         defer { _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) } }
         // A connection accepted while draining started is drained too.
         if state.withLock({ $0.shuttingDown }) { channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.Drain()) }
-        let caller: Caller = switch kind {
-        case .unix: .peer(try? await PeerCredentials.principal(of: channel))
-        case .tcp(let verifier): .signed(verifier, remoteAddress: channel.remoteAddress.map(Self.describe))
-        }
+        let peer: Principal? = if case .unix = kind { try? await PeerCredentials.principal(of: channel) } else { nil }
+        let remoteAddress = channel.remoteAddress.map(Self.describe)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -206,9 +261,9 @@ public final class KMSServer: Sendable {
                     case .end:
                         guard let h = head else { continue }
                         head = nil
-                        let draining = state.withLock { $0.shuttingDown }
-                        let response = await self.respond(to: h, body: Data(body.readableBytesView), caller: caller)
-                        let keepAlive = h.isKeepAlive && !draining
+                        let response = await self.respond(to: h, body: Data(body.readableBytesView), kind: kind,
+                                                          peer: peer, remoteAddress: remoteAddress)
+                        let keepAlive = h.isKeepAlive && !state.withLock { $0.shuttingDown }
                         try await self.write(response, to: outbound, keepAlive: keepAlive)
                         if !keepAlive { return }
                     }
@@ -255,18 +310,14 @@ public final class KMSServer: Sendable {
         headers.add(name: "Content-Length", value: String(r.body.count))
         headers.add(name: "x-amzn-RequestId", value: r.requestID)
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: r.status, headers: headers)))
-        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: r.body))))
-        try await outbound.write(.end(nil))
+        try await outbound.write(contentsOf: [
+            .head(HTTPResponseHead(version: .http1_1, status: r.status, headers: headers)),
+            .body(.byteBuffer(ByteBuffer(bytes: r.body))),
+            .end(nil),
+        ])
     }
 
     // MARK: Routing
-
-    /// Who sent a request: known from the socket, or to be proven by its signature.
-    enum Caller {
-        case peer(Principal?)
-        case signed(SigV4Verifier, remoteAddress: String?)
-    }
 
     static func describe(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return address.description }
@@ -274,9 +325,10 @@ public final class KMSServer: Sendable {
         return "\(ip):\(port)"
     }
 
-    private func respond(to h: HTTPRequestHead, body: Data, caller: Caller) async -> Response {
+    private func respond(to h: HTTPRequestHead, body: Data, kind: Listener, peer: Principal?,
+                         remoteAddress: String?) async -> Response {
         let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? h.uri
-        if case .signed = caller, !(h.method == .POST && path == "/") {
+        if case .tcp = kind, !(h.method == .POST && path == "/") {
             // Health and metrics stay on the Unix socket, for the host's operators.
             return error(KMSError(.unknownOperation, "The TCP listener serves only POST / with X-Amz-Target."),
                          status: .notFound)
@@ -287,7 +339,7 @@ public final class KMSServer: Sendable {
         case (.GET, "/metrics"):
             return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: Data(metrics.render(engine: engine)))
         case (.POST, "/"):
-            return await operationResponse(h, body: body, caller: caller)
+            return await operationResponse(h, body: body, kind: kind, peer: peer, remoteAddress: remoteAddress)
         case (_, "/"), (_, "/health"), (_, "/metrics"):
             return error(KMSError(.unknownOperation, "\(h.method.rawValue) is not allowed on \(path)."), status: .methodNotAllowed)
         default:
@@ -296,126 +348,38 @@ public final class KMSServer: Sendable {
         }
     }
 
-    /// One KMS request: decode, authorize and run it in the engine, and
-    /// record it. The response leaves only after its audit line is durable;
-    /// if the log cannot be written the request fails closed, and when the
-    /// log is already known broken nothing is performed at all.
-    private func operationResponse(_ h: HTTPRequestHead, body: Data, caller: Caller) async -> Response {
-        let start = ContinuousClock.now
-        let requestID = UUID().uuidString.lowercased()
-        let target = h.headers.first(name: "x-amz-target")
-        // Metrics label only known operations (a client-chosen label would let
-        // anyone grow the series without bound); the audit line keeps what was sent.
-        var opName = "unknown"
-        let requested = target.map { String($0.prefix(64)) } ?? "none"
-        let scope = AuditScope()
-        var response: Response
-        var principal: Principal?
-        var auditPrincipal = AuditPrincipal.unidentified()
-        // Named before authentication, so a refused signature is recorded
-        // against the operation it was for.
-        if let op = try? router.operation(target: target) { opName = op.rawValue }
-        do {
-            try audit?.ensureWritable()
-            switch caller {
-            case .peer(let peer):
-                principal = peer
-                if let peer { auditPrincipal = AuditPrincipal(peer) }
-            case .signed(let verifier, let remoteAddress):
-                auditPrincipal = .unidentified(remoteAddress: remoteAddress)
-                let request = SigV4.Request(method: h.method.rawValue, uri: h.uri,
-                                            headers: h.headers.map { ($0.name, $0.value) }, body: body)
-                switch verifier.authenticate(request, now: Date(), remoteAddress: remoteAddress) {
-                case .success(let signer):
-                    principal = signer
-                    auditPrincipal = AuditPrincipal(signer)
-                case .failure(let refusal):
-                    auditPrincipal = .unidentified(claimedAccessKey: refusal.claimedAccessKey, remoteAddress: remoteAddress)
-                    throw refusal.error
-                }
-            }
-            let contentType = h.headers.first(name: "content-type") ?? ""
-            guard contentType.lowercased().hasPrefix("application/x-amz-json-1.1")
-                    || contentType.lowercased().hasPrefix("application/x-amz-json-1.0") else {
-                throw KMSError(.serialization, "Content-Type must be application/x-amz-json-1.1, not '\(contentType.prefix(64))'.")
-            }
-            let op = try router.operation(target: target)
-            opName = op.rawValue
-            guard let principal else {
-                throw KMSError(.accessDenied, "The caller's identity could not be read from the socket.")
-            }
-            let admitted = admit()
-            defer { if admitted { release() } }
-            guard admitted else {
-                throw KMSError(.throttling, "Too many requests are waiting for the HSM (more than "
-                               + "\(configuration.maxConcurrentRequests ?? 0) at once); retry with backoff.")
-            }
-            let out = try await AuditScope.$current.withValue(scope) {
-                try await router.handle(op, engine: engine, body: body, caller: principal)
-            }
-            response = Response(status: .ok, contentType: "application/x-amz-json-1.1", body: out)
-        } catch let e as AuditLogError {
-            response = error(e.kmsError)
-            logger.critical("audit log cannot be written; refusing requests: \(e)")
-        } catch let e as KMSError {
-            response = error(e)
-        } catch {
-            let internalError = KMSError.internalError("The request failed inside the service; see the daemon log.")
-            response = self.error(internalError)
-            logger.error("internal error in \(opName): \(String(describing: type(of: error)))")
-        }
-        response.requestID = requestID
-        let errorName = response.status == .ok ? nil : self.errorName(response.body)
-        if let audit, audit.isWritable {
-            let elapsed = ContinuousClock.now - start
-            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            let details = scope.recorded
-            let event = AuditEvent(
-                requestID: requestID, operation: opName == "unknown" ? "unknown:" + requested : opName,
-                principal: auditPrincipal,
-                keyID: details.keyID, keyVersion: details.keyVersion, encryptionContext: details.encryptionContext,
-                outcome: errorName.map { Self.deniedNames.contains($0) ? .denied : .failed } ?? .allowed,
-                error: errorName, durationMilliseconds: milliseconds)
-            do {
-                try await audit.append(event)
-            } catch {
-                logger.critical("audit log cannot be written; failing the request closed: \(error)")
-                response = self.error(KMSError.internalError("The audit log cannot be written, so the request is refused."))
-                response.requestID = requestID
+    /// Names the caller (peer credentials, or the SigV4 signature), checks
+    /// the framing, and hands the request to the pipeline.
+    private func operationResponse(_ h: HTTPRequestHead, body: Data, kind: Listener, peer: Principal?,
+                                   remoteAddress: String?) async -> Response {
+        var caller: Principal?
+        var auditCaller: AuditPrincipal
+        var refusal: KMSError?
+        switch kind {
+        case .unix:
+            caller = peer
+            auditCaller = peer.map(AuditPrincipal.init) ?? .unidentified()
+        case .tcp(let verifier):
+            let request = SigV4.Request(method: h.method.rawValue, uri: h.uri,
+                                        headers: h.headers.map { ($0.name, $0.value) }, body: body)
+            switch verifier.authenticate(request, now: Date(), remoteAddress: remoteAddress) {
+            case .success(let signer):
+                caller = signer
+                auditCaller = AuditPrincipal(signer)
+            case .failure(let refused):
+                auditCaller = .unidentified(claimedAccessKey: refused.claimedAccessKey, remoteAddress: remoteAddress)
+                refusal = refused.error
             }
         }
-        let outcome = response.status == .ok ? "success" : self.errorName(response.body)
-        metrics.record(operation: opName, outcome: outcome, duration: ContinuousClock.now - start)
-        logger.debug("request", metadata: [
-            "request_id": .string(requestID), "operation": .string(opName), "outcome": .string(outcome),
-            "caller": .string(principal?.summary ?? "?"),
-        ])
-        return response
-    }
-
-    /// Errors the audit log records as `denied`: the caller was not allowed,
-    /// or could not prove who it is.
-    static let deniedNames: Set<String> = [
-        KMSError.Name.accessDenied, .missingAuthenticationToken, .incompleteSignature, .invalidSignature, .unrecognizedClient,
-    ].reduce(into: []) { $0.insert($1.rawValue) }
-
-    /// Takes a place among the requests allowed at once; false when full.
-    private func admit() -> Bool {
-        guard let limit = configuration.maxConcurrentRequests else { return true }
-        let (_, now) = inFlight.add(1, ordering: .relaxed)
-        if now > limit {
-            inFlight.subtract(1, ordering: .relaxed)
-            return false
+        let contentType = (h.headers.first(name: "content-type") ?? "").lowercased()
+        if refusal == nil, !(contentType.hasPrefix("application/x-amz-json-1.1") || contentType.hasPrefix("application/x-amz-json-1.0")) {
+            refusal = KMSError(.serialization, "Content-Type must be application/x-amz-json-1.1, not '\(contentType.prefix(64))'.")
         }
-        return true
-    }
-
-    private func release() {
-        if configuration.maxConcurrentRequests != nil { inFlight.subtract(1, ordering: .relaxed) }
-    }
-
-    private func errorName(_ body: Data) -> String {
-        ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any])?["__type"] as? String ?? "error"
+        let answer = await service.handle(KMSService.Request(
+            target: h.headers.first(name: "x-amz-target"), body: body, caller: caller, auditCaller: auditCaller,
+            refusal: refusal))
+        return Response(status: HTTPResponseStatus(statusCode: answer.httpStatus), contentType: "application/x-amz-json-1.1",
+                        body: answer.body, requestID: answer.requestID)
     }
 
     private func healthResponse() async -> Response {
@@ -426,16 +390,19 @@ public final class KMSServer: Sendable {
             stateWritable = FileManager.default.createFile(atPath: probe, contents: Data())
             try? FileManager.default.removeItem(atPath: probe)
         }
-        let healthy = h.isHealthy && stateWritable != false && audit?.isWritable != false
+        let auditWritable = service.audit.isWritable
+        let healthy = h.isHealthy && stateWritable != false && auditWritable
         var object: [String: Any] = [
             "status": healthy ? "ok" : "degraded",
             "token_present": h.tokenPresent, "logged_in": h.loggedIn, "store_writable": h.storeWritable,
             "sessions": ["open": h.sessionsOpen, "borrowed": h.sessionsBorrowed, "max": h.sessionsMax],
             "keys_unavailable": h.keysUnavailable,
             "metadata_tampered": h.metadataTampered,
+            "audit_writable": auditWritable,
+            "connections_open": admission.open,
+            "requests_in_flight": service.requestsInFlight,
         ]
         if let stateWritable { object["state_directory_writable"] = stateWritable }
-        if let audit { object["audit_writable"] = audit.isWritable }
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Response(status: healthy ? .ok : .serviceUnavailable, contentType: "application/json", body: body)
     }

@@ -14,6 +14,13 @@ enum PeerCredentials {
     /// counted (fewer groups can only mean less access).
     static let maximumGroups = 64
 
+    /// The peer's uid alone, on the channel's event loop (connection admission).
+    static func uid(of channel: any Channel) -> EventLoopFuture<UInt32?> {
+        guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
+        let cred: EventLoopFuture<PeerCred> = provider.unsafeGetSocketOption(level: .socket, name: soPeerCred)
+        return cred.map { Optional($0.uid) }.recover { _ in nil }
+    }
+
     static func principal(of channel: any Channel) async throws -> Principal {
         guard let provider = channel as? any SocketOptionProvider else {
             throw KMSError(.accessDenied, "The caller's identity cannot be read from this connection.")

@@ -7,6 +7,10 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int = 64 * 1024
     public var maxHeaderBytes: Int = 16 * 1024
     public var maxConnections: Int = 1024
+    /// Connections one caller (a uid on the socket, a source address on TCP)
+    /// may hold open; nil: three quarters of `maxConnections`.
+    public var maxConnectionsPerCallerSetting: Int?
+    public var maxConnectionsPerCaller: Int { maxConnectionsPerCallerSetting ?? max(1, maxConnections * 3 / 4) }
     /// How long a connection may sit with no request started.
     public var idleTimeout: TimeAmount = .seconds(60)
     /// How long a client may take to send a request once it has begun.
@@ -19,6 +23,14 @@ public struct ServerConfiguration: Sendable {
     /// more is refused with ThrottlingException so SDKs back off and retry.
     /// Nil: no bound (the pool's queue grows with the connections).
     public var maxConcurrentRequests: Int?
+    /// Requests one caller (a uid, or an access key) may have in progress;
+    /// nil: three quarters of `maxConcurrentRequests`.
+    public var maxRequestsPerCallerSetting: Int?
+    public var maxRequestsPerCaller: Int? {
+        maxRequestsPerCallerSetting ?? maxConcurrentRequests.map { max(1, $0 * 3 / 4) }
+    }
+    /// How long SIGTERM lets requests in flight finish before cancelling them.
+    public var drainTimeout: Duration = .seconds(10)
 
     public init(socketPath: String, socketGroup: String? = nil) {
         self.socketPath = socketPath

@@ -3,8 +3,10 @@ import Prometheus
 
 /// Prometheus metrics for `GET /metrics`: requests and latency per operation
 /// and outcome, HSM session pool use, and the unwrapped-key cache.
-final class ServerMetrics: Sendable {
+public final class ServerMetrics: RequestMetrics {
     let registry = PrometheusCollectorRegistry()
+
+    public init() {}
 
     private static let buckets: [Duration] = [
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
@@ -25,7 +27,7 @@ final class ServerMetrics: Sendable {
     private static var cacheSize: MetricNameDescriptor { name("key_cache_entries", "count", "Unwrapped keys held as HSM session objects.") }
     private static var cacheHitRatio: MetricNameDescriptor { name("key_cache_hit", "ratio", "Share of unwrapped-key cache lookups that hit.") }
 
-    func record(operation: String, outcome: String, duration: Duration) {
+    public func record(operation: String, outcome: String, duration: Duration) {
         let labels = [("operation", operation), ("outcome", outcome)]
         registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
         registry.makeDurationHistogram(descriptor: Self.latency, labels: labels, buckets: Self.buckets).record(duration)

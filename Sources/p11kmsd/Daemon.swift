@@ -4,10 +4,14 @@ import KMSCore
 import KMSServer
 import Logging
 import PKCS11
+import ServiceLifecycle
 import SoftHSMTestSupport
 
-/// Wires the parts together: module, token, pool, store, engine, server,
-/// scheduler and signals. Owns their lifetimes and shuts them down in order.
+/// Wires the parts together: module, token, pool, store, engine, pipeline,
+/// server and scheduler. Owns their lifetimes; swift-service-lifecycle runs
+/// the long-lived ones and turns SIGTERM/SIGINT into a graceful shutdown:
+/// the scheduler stops, the server stops accepting and drains within its
+/// deadline, then the audit log is flushed and the pool closed.
 struct Daemon {
     let configuration: DaemonConfiguration
     let dev: Bool
@@ -82,30 +86,14 @@ struct Daemon {
             "key_storage": .string(c.keyStorage.rawValue), "pool_size": .stringConvertible(pool.maxSessions),
         ])
 
-        let server = KMSServer(engine: engine, configuration: c.server, audit: audit, logger: logger)
-        let signals = SignalWatcher { signal in
-            logger.notice("signal \(signal): draining requests in flight, then exiting")
-            server.shutdown()
-        }
-        let scheduler = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(c.schedulerIntervalSeconds))
-                if Task.isCancelled { break }
-                do {
-                    let work = try await engine.runScheduledTasks()
-                    if !(work.rotated.isEmpty && work.deleted.isEmpty && work.expiredMaterial.isEmpty) {
-                        logger.info("scheduled work", metadata: [
-                            "rotated": .stringConvertible(work.rotated.count), "deleted": .stringConvertible(work.deleted.count),
-                            "expired_material": .stringConvertible(work.expiredMaterial.count),
-                        ])
-                    }
-                    for failure in work.failures { logger.error("scheduled work failed: \(failure)") }
-                } catch {
-                    logger.error("scheduled work failed: \(error)")
-                }
-            }
-        }
-        try await server.run {
+        let metrics = ServerMetrics()
+        let service = KMSService(
+            engine: engine, audit: audit,
+            configuration: KMSService.Configuration(maxConcurrentRequests: c.server.maxConcurrentRequests,
+                                                    maxRequestsPerCaller: c.server.maxRequestsPerCaller),
+            metrics: metrics, logger: logger)
+        let server = KMSServer(service: service, configuration: c.server, metrics: metrics, logger: logger)
+        let listening: @Sendable () -> Void = {
             var line = "p11kmsd: listening on \(c.server.socketPath)"
             if let tcp = c.server.tcp, let port = server.tcpPort {
                 let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
@@ -120,29 +108,66 @@ struct Daemon {
             // One line on stdout, written at once (not buffered), that scripts wait for.
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
-        scheduler.cancel()
-        signals.cancel()
+        // Shut down in reverse order: the scheduler first, then the server.
+        var group = ServiceGroupConfiguration(
+            services: [
+                .init(service: ServerService(server: server, onListening: listening, logger: logger),
+                      successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "server"),
+                .init(service: SchedulerService(engine: engine, interval: c.schedulerInterval, logger: logger),
+                      serviceName: "scheduler"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A backstop past the server's own drain deadline (and its second to close connections).
+        group.maximumGracefulShutdownDuration = c.server.drainTimeout + KMSServer.cancelledAnswerGrace + .seconds(5)
+        try await ServiceGroup(configuration: group).run()
         do { try await audit.close() } catch { logger.error("closing the audit log: \(error)") }
         try await pool.shutdown()
         logger.info("stopped")
     }
 }
 
-/// SIGTERM and SIGINT through Dispatch, so the handler may do real work.
-final class SignalWatcher: @unchecked Sendable {
-    // @unchecked: the sources are created in init and only cancelled after;
-    // DispatchSource itself is thread-safe.
-    private let sources: [any DispatchSourceSignal]
+/// The server as a lifecycle service: graceful shutdown starts its drain.
+struct ServerService: Service {
+    let server: KMSServer
+    let onListening: @Sendable () -> Void
+    let logger: Logger
 
-    init(_ handler: @escaping @Sendable (String) -> Void) {
-        sources = [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].map { number, name in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { handler(name) }
-            source.resume()
-            return source
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.run(onListening: onListening)
+        } onGracefulShutdown: {
+            logger.notice("shutting down: draining requests in flight, then exiting")
+            server.shutdown()
         }
     }
+}
 
-    func cancel() { sources.forEach { $0.cancel() } }
+/// Time-driven work (rotations, deletions, expiry) every `interval`, until shutdown.
+struct SchedulerService: Service {
+    let engine: KMSEngine
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            if Task.isShuttingDownGracefully { return }
+            do {
+                let work = try await engine.runScheduledTasks()
+                if !(work.rotated.isEmpty && work.deleted.isEmpty && work.expiredMaterial.isEmpty) {
+                    logger.info("scheduled work", metadata: [
+                        "rotated": .stringConvertible(work.rotated.count), "deleted": .stringConvertible(work.deleted.count),
+                        "expired_material": .stringConvertible(work.expiredMaterial.count),
+                    ])
+                }
+                for failure in work.failures { logger.error("scheduled work failed: \(failure)") }
+            } catch {
+                logger.error("scheduled work failed: \(error)")
+            }
+        }
+    }
 }

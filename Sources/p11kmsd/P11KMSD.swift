@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KMSServer
 import Logging
 
@@ -36,6 +39,17 @@ struct P11KMSD: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Dev mode: requests that may wait for an HSM session before ThrottlingException (default 512).",
                                valueName: "n"))
     var maxQueuedRequests: Int?
+    @Option(help: ArgumentHelp("Dev mode: connections open at once (default 1024).", valueName: "n"))
+    var maxConnections: Int?
+    @Option(help: ArgumentHelp("Dev mode: connections one caller may hold open (default 3/4 of --max-connections).",
+                               valueName: "n"))
+    var maxConnectionsPerCaller: Int?
+    @Option(help: ArgumentHelp("Dev mode: seconds SIGTERM lets requests in flight finish before cancelling them (default 10).",
+                               valueName: "s"))
+    var drainTimeout: Double?
+    @Option(help: ArgumentHelp("Dev mode: seconds between runs of scheduled rotation and deletion (default 60).",
+                               valueName: "s"))
+    var schedulerInterval: Double?
 
     func validate() throws {
         guard dev != (config != nil) else {
@@ -45,19 +59,27 @@ struct P11KMSD: AsyncParsableCommand {
             throw ValidationError("--key-storage must be wrapped or token")
         }
         if !dev && (keyStorage != nil || cacheSize != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil
-                    || tcp != nil || maxQueuedRequests != nil) {
-            throw ValidationError("--key-storage, --cache-size, --socket-group, the timeouts, --tcp and --max-queued-requests "
-                                  + "go with --dev; set them in the config file otherwise")
+                    || tcp != nil || maxQueuedRequests != nil || maxConnections != nil || maxConnectionsPerCaller != nil
+                    || drainTimeout != nil || schedulerInterval != nil) {
+            throw ValidationError("--key-storage, --cache-size, --socket-group, the timeouts, --tcp, the connection and "
+                                  + "request bounds and --scheduler-interval go with --dev; set them in the config file otherwise")
         }
         if let maxQueuedRequests, maxQueuedRequests < 0 { throw ValidationError("--max-queued-requests must not be negative") }
         if let cacheSize, cacheSize <= 0 { throw ValidationError("--cache-size must be positive") }
         if let t = idleTimeout ?? requestTimeout, t <= 0 { throw ValidationError("timeouts must be positive") }
+        if let n = maxConnections ?? maxConnectionsPerCaller, n <= 0 { throw ValidationError("connection bounds must be positive") }
+        if let t = drainTimeout, !(t > 0) { throw ValidationError("--drain-timeout must be positive") }
+        if let t = schedulerInterval, !(t >= 0.01) { throw ValidationError("--scheduler-interval must be at least 0.01") }
     }
 
     func run() async throws {
         // Everything the daemon creates (state, store, socket before it is
         // opened to its group) starts owner-only.
         umask(0o077)
+        raiseOpenFileLimit()
+        // A file-size limit reached must fail the write (EFBIG, and the
+        // audit log then fails closed), not kill the daemon with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         let configuration: DaemonConfiguration
         do {
             if dev {
@@ -67,6 +89,10 @@ struct P11KMSD: AsyncParsableCommand {
                 if let idleTimeout { c.server.idleTimeout = .seconds(Int64(idleTimeout)) }
                 if let requestTimeout { c.server.requestTimeout = .seconds(Int64(requestTimeout)) }
                 c.server.maxConcurrentRequests = c.poolSize + (maxQueuedRequests ?? DaemonConfiguration.defaultMaxQueuedRequests)
+                if let maxConnections { c.server.maxConnections = maxConnections }
+                if let maxConnectionsPerCaller { c.server.maxConnectionsPerCallerSetting = maxConnectionsPerCaller }
+                if let drainTimeout { c.server.drainTimeout = .milliseconds(Int64(drainTimeout * 1000)) }
+                if let schedulerInterval { c.schedulerInterval = .milliseconds(Int64(schedulerInterval * 1000)) }
                 if let tcp { try DevSetup.addTCPListener(&c, listen: tcp) }
                 configuration = c
             } else {
@@ -91,4 +117,13 @@ struct P11KMSD: AsyncParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// Every connection is a descriptor: take the hard limit, not the soft one
+/// (often 1024), so the connection bound is what refuses clients, not EMFILE.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,6 +15,9 @@ public final class DaemonProcess: @unchecked Sendable {
     public let socketPath: String
     private let output: Pipe
     private let errors: Pipe
+    /// Everything the daemon wrote to stderr, read as it comes: a pipe left
+    /// unread fills (64 KiB) and then blocks the daemon's next log line.
+    private let stderrBuffer = LockedData()
     /// `p11kmsd: listening on SOCKET[ and http://IP:PORT]`.
     public private(set) var listeningLine = ""
 
@@ -67,18 +71,27 @@ public final class DaemonProcess: @unchecked Sendable {
         "/tmp/p11kms-d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 
-    public convenience init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = []) async throws {
+    public convenience init(stateDirectory: String = DaemonProcess.makeStateDirectory(), arguments: [String] = [],
+                            wrapper: [String] = []) async throws {
         try await self.init(stateDirectory: stateDirectory, socketPath: stateDirectory + "/p11kms.sock",
-                            arguments: ["--dev", "--state-dir", stateDirectory] + arguments)
+                            arguments: ["--dev", "--state-dir", stateDirectory] + arguments, wrapper: wrapper)
     }
 
     /// A daemon started with any arguments (e.g. `--config FILE`).
-    public init(stateDirectory: String, socketPath: String, arguments: [String], environment: [String: String] = [:]) async throws {
+    /// `wrapper` runs the daemon under another command, e.g.
+    /// `["/usr/bin/prlimit", "--fsize=1000000", "--"]`.
+    public init(stateDirectory: String, socketPath: String, arguments: [String], environment: [String: String] = [:],
+                wrapper: [String] = []) async throws {
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
         process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.binary())
-        process.arguments = arguments
+        if let launcher = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = Array(wrapper.dropFirst()) + [try Self.binary()] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: try Self.binary())
+            process.arguments = arguments
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -89,6 +102,11 @@ public final class DaemonProcess: @unchecked Sendable {
         errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
+        let buffer = stderrBuffer
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            buffer.append(chunk)
+        }
         try process.run()
         try await waitUntilListening()
     }
@@ -121,7 +139,7 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     public func stderrText() -> String {
-        String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+        String(decoding: stderrBuffer.data, as: UTF8.self)
     }
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
@@ -175,4 +193,11 @@ public func auditEvents(_ directory: String) throws -> [[String: Any]] {
 public struct DaemonError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
+}
+
+/// Bytes appended from one thread and read from another.
+final class LockedData: Sendable {
+    private let bytes = Mutex(Data())
+    func append(_ chunk: Data) { bytes.withLock { $0.append(chunk) } }
+    var data: Data { bytes.withLock { $0 } }
 }

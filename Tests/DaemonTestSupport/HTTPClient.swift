@@ -35,6 +35,13 @@ public final class HTTPClient {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// A client on a socket connected already (TCP, say); it owns `fd`.
+    public init(connected fd: Int32, receiveTimeout: Int = 30) {
+        self.fd = fd
+        var tv = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     deinit { Glibc.close(fd) }
     public func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 

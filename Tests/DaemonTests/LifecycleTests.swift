@@ -32,7 +32,9 @@ struct LifecycleTests {
     @Test func sigtermDrainsRequestsInFlightAndKeysSurviveARestart() async throws {
         let state = DaemonProcess.makeStateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let daemon = try await DaemonProcess(stateDirectory: state)
+        // A drain deadline far past the work, so every request finishes (the
+        // deadline's own cancellation is PipelineTests' subject).
+        let daemon = try await DaemonProcess(stateDirectory: state, arguments: ["--drain-timeout", "300"])
         let existing = try daemon.callJSON("CreateKey", [:]).1["KeyMetadata"] as! [String: Any]
         let ciphertext = try daemon.callJSON("Encrypt", ["KeyId": existing["KeyId"]!, "Plaintext": Data("kept".utf8).base64EncodedString()])
             .1["CiphertextBlob"] as! String
@@ -40,7 +42,8 @@ struct LifecycleTests {
         // 50 slow requests (RSA key generation) in flight, each on its own connection.
         var clients: [HTTPClient] = []
         for _ in 0..<50 {
-            let c = try daemon.client()
+            // 50 RSA generations on 4 sessions can take a minute on a loaded machine.
+            let c = try HTTPClient(socketPath: daemon.socketPath, receiveTimeout: 300)
             try c.send(HTTPClient.request("CreateKey", #"{"KeySpec":"RSA_2048","KeyUsage":"SIGN_VERIFY"}"#))
             clients.append(c)
         }
@@ -49,7 +52,7 @@ struct LifecycleTests {
         var completed = 0
         for c in clients where (try? c.readResponse())?.status == 200 { completed += 1 }
         #expect(completed == 50, "every request in flight completes")
-        #expect(try await daemon.waitForExit() == 0)
+        #expect(try await daemon.waitForExit(timeout: 300) == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
 
         let restarted = try await DaemonProcess(stateDirectory: state)

@@ -135,19 +135,17 @@ struct AccessControlTests {
         }
     }
 
-    @Test func auditScopeRecordsKeyVersionAndContext() async throws {
+    @Test func auditFactsRecordKeyVersionAndContext() async throws {
         try await withEngine(.wrapped) { f in
             let key = try await f.createKey()
-            let scope = AuditScope()
-            _ = try await AuditScope.$current.withValue(scope) {
-                try await f.engine.encrypt(EncryptRequest(keyId: key.keyId, plaintext: Data("x".utf8), encryptionContext: ["a": "b"]),
-                                           caller: f.caller)
-            }
-            #expect(scope.recorded == AuditScope.Details(keyID: key.keyId, keyVersion: 1, encryptionContext: ["a": "b"]))
+            let facts = AuditFacts()
+            _ = try await f.engine.encrypt(EncryptRequest(keyId: key.keyId, plaintext: Data("x".utf8), encryptionContext: ["a": "b"]),
+                                           caller: f.caller, facts: facts)
+            #expect(facts.recorded == AuditFacts.Details(keyID: key.keyId, keyVersion: 1, encryptionContext: ["a": "b"]))
             // A denied request still names the key it was about.
-            let denied = AuditScope()
-            await AuditScope.$current.withValue(denied) {
-                await expectKMSError(.accessDenied) { try await f.engine.describeKey(KeyIdRequest(keyId: key.keyId), caller: Self.stranger) }
+            let denied = AuditFacts()
+            await expectKMSError(.accessDenied) {
+                try await f.engine.describeKey(KeyIdRequest(keyId: key.keyId), caller: Self.stranger, facts: denied)
             }
             #expect(denied.recorded.keyID == key.keyId)
         }

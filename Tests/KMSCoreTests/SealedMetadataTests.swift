@@ -43,6 +43,14 @@ struct SealedMetadataTests {
 
     static let caller = Principal(uid: 1000, gid: 1000)
 
+    /// A new engine over the same store: a daemon restart. A running engine
+    /// serves from its registry and never rereads rows; a restart finds edits.
+    func restarted(_ s: Setup, _ mode: KeyStorageMode = .wrapped) async throws -> KMSEngine {
+        var configuration = KMSConfiguration(keyStorage: mode)
+        configuration.accessControl = AccessControl(keyCreators: PrincipalSet(uids: [1000]))
+        return try await KMSEngine(pool: s.pool, store: s.sealed, configuration: configuration)
+    }
+
     @Test(arguments: KeyStorageMode.allCases)
     func aTamperedPolicyRowMakesOnlyThatKeyRefuseService(mode: KeyStorageMode) async throws {
         let s = try await setUp(mode)
@@ -59,23 +67,28 @@ struct SealedMetadataTests {
         edited.policy = #"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]}"#
         try await s.raw.update(edited)
 
+        // The running engine is not fooled: it never rereads the row.
+        await expectKMSError(.accessDenied) {
+            try await s.engine.encrypt(EncryptRequest(keyId: victim, plaintext: Data("x".utf8)), caller: Principal(uid: 6666, gid: 6666))
+        }
+        let engine = try await restarted(s, mode)
         let mallory = Principal(uid: 6666, gid: 6666)
         await expectKMSError(.kmsInvalidState) {
-            try await s.engine.encrypt(EncryptRequest(keyId: victim, plaintext: Data("x".utf8)), caller: mallory)
+            try await engine.encrypt(EncryptRequest(keyId: victim, plaintext: Data("x".utf8)), caller: mallory)
         }
         await expectKMSError(.kmsInvalidState) {
-            try await s.engine.encrypt(EncryptRequest(keyId: victim, plaintext: Data("x".utf8)), caller: Self.caller)
+            try await engine.encrypt(EncryptRequest(keyId: victim, plaintext: Data("x".utf8)), caller: Self.caller)
         }
-        await expectKMSError(.kmsInvalidState) { try await s.engine.describeKey(KeyIdRequest(keyId: "alias/victim"), caller: Self.caller) }
+        await expectKMSError(.kmsInvalidState) { try await engine.describeKey(KeyIdRequest(keyId: "alias/victim"), caller: Self.caller) }
         // The scheduler and listings never see it; other keys keep working.
         #expect(try await s.sealed.keys(after: nil, limit: 10).map(\.keyID) == [bystander])
-        let blob = try await s.engine.encrypt(EncryptRequest(keyId: bystander, plaintext: Data("fine".utf8)), caller: Self.caller)
-        #expect(try await s.engine.decrypt(DecryptRequest(ciphertextBlob: blob.ciphertextBlob), caller: Self.caller).plaintext
+        let blob = try await engine.encrypt(EncryptRequest(keyId: bystander, plaintext: Data("fine".utf8)), caller: Self.caller)
+        #expect(try await engine.decrypt(DecryptRequest(ciphertextBlob: blob.ciphertextBlob), caller: Self.caller).plaintext
                 == Data("fine".utf8))
         // Reported once, with the reason, and in health.
         #expect(s.reports.notes.withLock { $0.count } == 1)
         #expect(s.reports.notes.withLock { $0.first?.contains(victim) } == true)
-        let health = await s.engine.health()
+        let health = await engine.health()
         #expect(health.metadataTampered.keys.contains(victim) && !health.isHealthy)
         // Reconciliation still sees every row, so the material is never taken for an orphan.
         #expect(try await s.sealed.allVersions().contains { $0.keyID == victim })
@@ -95,7 +108,6 @@ struct SealedMetadataTests {
         let keyRow = try #require(try await s.raw.key(id: a))
         try await s.raw.deleteVersions(keyID: a, updating: keyRow)
         try await s.raw.add(version, updating: keyRow)
-        await expectKMSError(.kmsInvalidState) { try await s.engine.encrypt(EncryptRequest(keyId: a, plaintext: Data("x".utf8)), caller: Self.caller) }
 
         // A key brought back from pending deletion by editing its state.
         _ = try await s.engine.scheduleKeyDeletion(ScheduleKeyDeletionRequest(keyId: b), caller: Self.caller)
@@ -103,17 +115,21 @@ struct SealedMetadataTests {
         key.state = .enabled
         key.deletionDate = nil
         try await s.raw.update(key)
-        await expectKMSError(.kmsInvalidState) { try await s.engine.encrypt(EncryptRequest(keyId: b, plaintext: Data("x".utf8)), caller: Self.caller) }
 
         // An alias moved to another key.
         var alias = try #require(try await s.raw.alias(name: "alias/c"))
         alias.targetKeyID = a
         try await s.raw.update(alias)
-        await expectKMSError(.kmsInvalidState) { try await s.engine.describeKey(KeyIdRequest(keyId: "alias/c"), caller: Self.caller) }
+
+        let engine = try await restarted(s)
+        await expectKMSError(.kmsInvalidState) { try await engine.encrypt(EncryptRequest(keyId: a, plaintext: Data("x".utf8)), caller: Self.caller) }
+        await expectKMSError(.kmsInvalidState) { try await engine.encrypt(EncryptRequest(keyId: b, plaintext: Data("x".utf8)), caller: Self.caller) }
+        await expectKMSError(.kmsInvalidState) { try await engine.describeKey(KeyIdRequest(keyId: "alias/c"), caller: Self.caller) }
         #expect(try await s.sealed.aliases(keyID: nil, after: nil, limit: 10).isEmpty)
+        #expect(try await engine.listAliases(ListAliasesRequest(), caller: Self.caller).aliases.isEmpty)
         // Key c itself is untouched and works by id.
-        _ = try await s.engine.encrypt(EncryptRequest(keyId: c, plaintext: Data("x".utf8)), caller: Self.caller)
-        #expect(Set(await s.engine.health().metadataTampered.keys) == [a, b])
+        _ = try await engine.encrypt(EncryptRequest(keyId: c, plaintext: Data("x".utf8)), caller: Self.caller)
+        #expect(Set(await engine.health().metadataTampered.keys) == [a, b])
     }
 
     @Test func canonicalBytesSurviveTheStoresDatePrecision() async throws {

@@ -204,6 +204,7 @@ struct ServerFixture {
         let token = try SoftHSMTestEnvironment.shared().makeToken()
         let setup = try token.openUserSession()
         try TokenSetup.ensureDomainKey(setup)
+        try TokenSetup.ensureAuditKey(setup)
         try setup.close()
         let directory = try makeShortTempDirectory()
         let stateDirectory = directory + "/state"
@@ -220,7 +221,14 @@ struct ServerFixture {
         configuration.idleTimeout = .seconds(15)
         configuration.requestTimeout = .seconds(5)
         configure(&configuration)
-        let server = KMSServer(engine: engine, configuration: configuration, audit: nil,
+        let audit = try await AuditLog(configuration: AuditLog.Configuration(directory: directory + "/audit"),
+                                       signer: try await HSMAuditSigner(pool: pool))
+        let metrics = ServerMetrics()
+        let service = KMSService(engine: engine, audit: audit,
+                                 configuration: .init(maxConcurrentRequests: configuration.maxConcurrentRequests,
+                                                      maxRequestsPerCaller: configuration.maxRequestsPerCaller),
+                                 metrics: metrics)
+        let server = KMSServer(service: service, configuration: configuration, metrics: metrics,
                                logger: Logger(label: "p11kms.test", factory: { _ in SwiftLogNoOpLogHandler() }))
 
         let runState = RunState()
@@ -253,7 +261,8 @@ struct ServerFixture {
 
     func stop() async {
         server.shutdown()
-        if !(await runState.wait(seconds: 10)) { Issue.record("run() did not return after shutdown()") }
+        if !(await runState.wait(seconds: 15)) { Issue.record("run() did not return after shutdown()") }
+        try? await server.service.audit.close()
         try? await pool.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -292,7 +301,7 @@ struct InProcessServerTests {
                 #expect(String(describing: error).contains("listening"), "\(error)")
             }
 
-            let second = KMSServer(engine: f.engine, configuration: f.server.configuration, audit: nil,
+            let second = KMSServer(service: f.server.service, configuration: f.server.configuration, metrics: ServerMetrics(),
                                    logger: Logger(label: "second", factory: { _ in SwiftLogNoOpLogHandler() }))
             await #expect(throws: UnixSocketPath.Error.self) { try await second.run() }
             #expect(lstat(f.socketPath, &st) == 0, "the live socket must not be removed")

@@ -50,6 +50,8 @@ public final class AuditLog: Sendable {
         /// Writes to this path instead of `directory/audit.log` (for tests,
         /// e.g. `/dev/full`). Only a regular file rotates.
         public var filePath: String?
+        /// Longest a write and its fsync may take before the log is failed.
+        public var writeTimeout: Duration = .seconds(10)
 
         public init(directory: String, maxFileBytes: Int = 64 << 20, checkpointEveryLines: Int = 1000,
                     checkpointEverySeconds: Double = 60, filePath: String? = nil) {
@@ -82,7 +84,7 @@ public final class AuditLog: Sendable {
 
     private struct Pending {
         let event: AuditEvent
-        let continuation: CheckedContinuation<Void, any Error>
+        let continuation: OnceContinuation
     }
 
     private struct State {
@@ -97,6 +99,9 @@ public final class AuditLog: Sendable {
         var failure: AuditLogError?
         var timer: Task<Void, Never>?
         var statistics = Statistics()
+        /// The batch being written, and since when (for the write watchdog).
+        var writing: [Pending] = []
+        var writeStarted: ContinuousClock.Instant?
     }
 
     private enum Work {
@@ -141,10 +146,18 @@ public final class AuditLog: Sendable {
         state.withLock { $0.statistics.lastSequence = tail.lastSeq }
         Task { await self.write(file: file, chain: chain) }
         let interval = max(0.01, configuration.checkpointEverySeconds)
+        let watch = min(Duration.seconds(1), configuration.writeTimeout / 4)
         let timer = Task { [weak self] in
+            let clock = ContinuousClock()
+            var nextCheckpoint = clock.now + .seconds(interval)
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(interval))
-                self?.requestCheckpoint()
+                try? await Task.sleep(for: max(.zero, min(watch, nextCheckpoint - clock.now)))
+                guard let self else { return }
+                self.failStuckWrite()
+                if clock.now >= nextCheckpoint {
+                    self.requestCheckpoint()
+                    nextCheckpoint = clock.now + .seconds(interval)
+                }
             }
         }
         state.withLock { $0.timer = timer }
@@ -166,12 +179,18 @@ public final class AuditLog: Sendable {
     /// Queues `event` and returns once its line is durable. Throws
     /// `AuditLogError` if it cannot be written: the caller must then fail
     /// the request with `KMSInternalException` (`error.kmsError`).
+    ///
+    /// The wait is bounded by `writeTimeout`: a write or fsync that has not
+    /// returned by then (a disk that stopped answering) fails the log, and
+    /// with it this and every later append. It deliberately does not end on
+    /// task cancellation: a request cancelled at the drain deadline still
+    /// gets its line, or a failure, within that bound.
     public func append(_ event: AuditEvent) async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let outcome = state.withLock { s -> Result<CheckedContinuation<Void, Never>?, AuditLogError> in
                 if let failure = s.failure { return .failure(failure) }
                 if s.closeRequested { return .failure(.closed) }
-                s.pending.append(Pending(event: event, continuation: c))
+                s.pending.append(Pending(event: event, continuation: OnceContinuation(c)))
                 defer { s.writerWaiting = nil }
                 return .success(s.writerWaiting)
             }
@@ -249,6 +268,18 @@ public final class AuditLog: Sendable {
     }
 
     // MARK: The writer task
+
+    /// Fails the log if a write has been in flight longer than
+    /// `writeTimeout`, answering its callers and every queued one.
+    private func failStuckWrite() {
+        let limit = configuration.writeTimeout
+        let stuck = state.withLock { s -> [Pending]? in
+            guard let started = s.writeStarted, ContinuousClock.now - started > limit, s.failure == nil else { return nil }
+            return s.writing
+        }
+        guard let stuck else { return }
+        fail(.timedOut(limit), batch: .events(stuck))
+    }
 
     private func requestCheckpoint() {
         let writer = state.withLock { s -> CheckedContinuation<Void, Never>? in
@@ -337,12 +368,23 @@ public final class AuditLog: Sendable {
         }
         let current = file
         let lines = bytes
+        state.withLock { s in
+            s.writing = batch
+            s.writeStarted = .now
+        }
         file = try await Self.run(on: queue) {
             var f = current
             try f.append(lines)
             try f.sync()
             return f
         }
+        let stuck = state.withLock { s in
+            defer { s.writing = []; s.writeStarted = nil }
+            return s.failure != nil
+        }
+        // The watchdog gave up on this write meanwhile: its callers were
+        // answered with the failure, and nothing more is written.
+        if stuck { throw state.withLock { $0.failure } ?? .closed }
         state.withLock { s in
             s.statistics.eventsWritten += batch.count
             s.statistics.syncs += 1
@@ -395,15 +437,17 @@ public final class AuditLog: Sendable {
 
     /// Fails the batch in hand, everything queued, and everything after.
     private func fail(_ failure: AuditLogError, batch work: Work) {
-        var failed: [CheckedContinuation<Void, any Error>] = []
+        var failed: [OnceContinuation] = []
         if case .events(let batch) = work { failed = batch.map(\.continuation) }
-        state.withLock { s in
+        let waiters = state.withLock { s in
             if s.failure == nil { s.failure = failure }
-            failed += s.pending.map(\.continuation) + s.checkpointWaiters
-            s.pending = []
-            s.checkpointWaiters = []
+            failed += s.pending.map(\.continuation)
+            defer { s.pending = []; s.checkpointWaiters = [] }
+            return s.checkpointWaiters
         }
-        for continuation in failed { continuation.resume(throwing: failure) }
+        let reported = state.withLock { $0.failure } ?? failure
+        for continuation in failed { continuation.resume(throwing: reported) }
+        for waiter in waiters { waiter.resume(throwing: reported) }
     }
 
     private func finishClose(_ file: AuditFile, error: AuditLogError?) {
@@ -435,6 +479,7 @@ public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible 
         case unreadable(path: String, reason: String)
         case auditKey(String)
         case notSigned(String)
+        case timedOut(Duration)
     }
 
     private let code: Code
@@ -448,6 +493,7 @@ public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible 
     static func unreadable(_ path: String, _ reason: String) -> AuditLogError { .init(.unreadable(path: path, reason: reason)) }
     static func auditKey(_ message: String) -> AuditLogError { .init(.auditKey(message)) }
     static func notSigned(_ error: any Error) -> AuditLogError { .init(.notSigned(String(describing: error))) }
+    static func timedOut(_ wait: Duration) -> AuditLogError { .init(.timedOut(wait)) }
 
     /// The log was closed; nothing more is written.
     public static let closed = AuditLogError(.closed)
@@ -477,6 +523,26 @@ public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible 
             message
         case .notSigned(let reason):
             "the checkpoint could not be signed: \(reason)"
+        case .timedOut(let wait):
+            "a write to the audit log did not finish within \(wait)"
         }
+    }
+}
+
+/// A continuation that may be resumed from two places (the writer, and the
+/// watchdog that gives up on a stuck write); the first resume wins.
+private final class OnceContinuation: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, any Error>?>
+
+    init(_ continuation: CheckedContinuation<Void, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume() {
+        continuation.withLock { c in defer { c = nil }; return c }?.resume()
+    }
+
+    func resume(throwing error: any Error) {
+        continuation.withLock { c in defer { c = nil }; return c }?.resume(throwing: error)
     }
 }

@@ -23,7 +23,7 @@ extension KMSEngine {
         return EngineHealth(tokenPresent: present, loggedIn: loggedIn, storeWritable: await store.isWritable(),
                             sessionsOpen: stats.openSessions, sessionsBorrowed: stats.borrowedSessions,
                             sessionsMax: stats.maxSessions, keysUnavailable: reconciliation.keysMarkedUnavailable,
-                            metadataTampered: (store as? SealedMetadataStore)?.tamperedKeys ?? [:])
+                            metadataTampered: store.tamperedKeys)
     }
 
     public var sessionStatistics: SessionPool.Statistics { pool.statistics }

@@ -17,6 +17,9 @@ public struct KMSConfiguration: Sendable {
     public var importParametersLifetime: TimeInterval
     /// Who administers and who may create keys (key operations follow key policies).
     public var accessControl: AccessControl = AccessControl()
+    /// Longest wait for another change of the same key to finish (a
+    /// rotation holds its key while the HSM makes the new version).
+    public var changeTimeout: Duration = .seconds(30)
     /// Lets an operator correct what probing learnt (e.g. force the GCM IV
     /// policy of a token that misreports it), and tests narrow a profile.
     public var adjustProfile: (@Sendable (TokenProfile) -> TokenProfile)?

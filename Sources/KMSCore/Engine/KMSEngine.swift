@@ -9,15 +9,16 @@ import Synchronization
 public final class KMSEngine: Sendable {
     public let configuration: KMSConfiguration
     public let profile: TokenProfile
-    let store: any MetadataStore
+    /// Every key, version and alias, in memory, written through to the store.
+    let store: KeyRegistry
     let clock: any KMSClock
     let vault: KeyVault
     let pool: SessionPool
     let faults: FaultInjection
     /// In-memory use counts per version, backed by leases in the store.
     let encryptionCounters = Mutex<[String: EncryptionCounter]>([:])
-    /// Serialises rotations so two requests never rotate one key twice.
-    let rotationLock = AsyncLock()
+    /// Serializes the changes of each key (and of each alias name).
+    let keyLocks: KeyLocks
     /// Parsed key policies by document text.
     let policyCache = Mutex<[String: KeyPolicy]>([:])
 
@@ -31,7 +32,8 @@ public final class KMSEngine: Sendable {
     public init(pool: SessionPool, store: any MetadataStore, configuration: KMSConfiguration = .init(),
                 clock: any KMSClock = SystemClock(), faults: FaultInjection = .init()) async throws {
         self.pool = pool
-        self.store = store
+        self.store = try await KeyRegistry.load(from: store)
+        self.keyLocks = KeyLocks(timeout: configuration.changeTimeout)
         self.configuration = configuration
         self.clock = clock
         self.faults = faults
@@ -59,9 +61,8 @@ public final class KMSEngine: Sendable {
         var unavailable: [String] = []
         for keyID in Set(missing.map(\.keyID)).sorted() {
             // A key whose metadata fails its check is left as it is (and refuses service).
-            guard var key = try? await store.key(id: keyID), key.state != .unavailable else { continue }
-            key.state = .unavailable
-            try await store.update(key)
+            guard (try? await store.key(id: keyID))??.state != .unavailable else { continue }
+            try await changeKey(keyID) { key in key.state = .unavailable }
             unavailable.append(keyID)
         }
         lastReconciliation.withLock { $0 = Reconciliation(orphanObjectsDestroyed: destroyed, keysMarkedUnavailable: unavailable) }
@@ -130,44 +131,52 @@ public final class KMSEngine: Sendable {
         }
     }
 
-    func currentVersion(_ key: KeyRecord) async throws -> VersionRecord {
+    // MARK: Changing a key
+
+    /// Runs `body` holding `keyID`'s lock: no other change to that key runs
+    /// meanwhile. Waits at most `configuration.changeTimeout`.
+    func withKeyLock<T: Sendable>(_ keyID: String, _ body: () async throws -> T) async throws -> T {
+        try await keyLocks.withLock(keyID, body)
+    }
+
+    /// A serialized read-modify-write of one key's row: `change` gets the
+    /// current record (not a copy read before the lock) and the result is
+    /// stored if it differs. Throws NotFoundException if the key is gone.
+    @discardableResult
+    func changeKey<T: Sendable>(_ keyID: String, _ change: (inout KeyRecord) async throws -> T) async throws -> T {
+        try await withKeyLock(keyID) {
+            guard var key = try await store.key(id: keyID) else { throw KMSError.notFound("Key '\(keyID)' does not exist.") }
+            let before = key
+            let result = try await change(&key)
+            if key != before { try await store.update(key) }
+            return result
+        }
+    }
+
+    /// `changeKey` for a request: resolves `raw`, then, holding the key's
+    /// lock, authorizes the caller against the current policy and state
+    /// before `change` runs. So a change authorised by a policy that was
+    /// replaced a moment ago can no longer slip in after the new one.
+    @discardableResult
+    func changeAuthorizedKey<T: Sendable>(
+        _ raw: String?, member: String = "KeyId", for operation: KMSOperation, caller: Principal, facts: AuditFacts,
+        _ change: (inout KeyRecord) async throws -> T
+    ) async throws -> T {
+        let id = try await authorizedKey(raw, member: member, allowAlias: false, for: operation, caller: caller, facts: facts).keyID
+        return try await changeKey(id) { key in
+            try authorize(operation, key: key, caller: caller, facts: facts)
+            return try await change(&key)
+        }
+    }
+
+    func currentVersion(_ key: KeyRecord, facts: AuditFacts) async throws -> VersionRecord {
         guard let number = key.currentVersion, let version = try await store.version(keyID: key.keyID, version: number) else {
             throw KMSError.invalidState("\(arn(key)) has no key material.")
         }
-        AuditScope.note(version: number)
+        facts.note(version: number)
         return version
     }
 
     /// Closes nothing it does not own: the pool and store belong to the caller.
     public var cacheStatistics: (hits: UInt64, misses: UInt64, size: Int) { vault.cacheStatistics }
-}
-
-/// A lock for async code (no thread is blocked while waiting).
-final class AsyncLock: Sendable {
-    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let acquired = state.withLock { s -> Bool in
-                if !s.locked {
-                    s.locked = true
-                    return true
-                }
-                s.waiters.append(c)
-                return false
-            }
-            if acquired { c.resume() }
-        }
-        defer {
-            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                if s.waiters.isEmpty {
-                    s.locked = false
-                    return nil
-                }
-                return s.waiters.removeFirst()
-            }
-            next?.resume()
-        }
-        return try await body()
-    }
 }

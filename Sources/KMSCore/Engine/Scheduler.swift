@@ -19,17 +19,26 @@ extension KMSEngine {
         while true {
             let page = try await store.keys(after: marker, limit: 500)
             for key in page {
+                // The page is a moment old: each action re-reads its key under
+                // the key's lock and acts only if the reason still holds, so a
+                // change acknowledged meanwhile (a cancelled deletion, a
+                // disabled key) is never undone.
                 do {
                     if key.state == .pendingDeletion, let date = key.deletionDate, date <= now {
-                        try await deleteKeyNow(key)
-                        work.deleted.append(key.keyID)
+                        if try await deleteKeyNow(key.keyID, dueBy: now) { work.deleted.append(key.keyID) }
                     } else if key.state == .enabled, key.rotationEnabled, let next = key.nextRotationDate, next <= now {
-                        try await rotate(keyID: key.keyID, type: .automatic)
-                        work.rotated.append(key.keyID)
+                        let rotated = try await rotate(keyID: key.keyID, type: .automatic) { fresh in
+                            guard fresh.state == .enabled, fresh.rotationEnabled, let next = fresh.nextRotationDate else { return false }
+                            return next <= now
+                        }
+                        if rotated { work.rotated.append(key.keyID) }
                     } else if key.expirationModel == .keyMaterialExpires, let validTo = key.validTo, validTo <= now,
                               key.currentVersion != nil {
-                        _ = try await removeImportedMaterial(key)
-                        work.expiredMaterial.append(key.keyID)
+                        let removed = try await removeImportedMaterial(key.keyID) { fresh in
+                            guard fresh.expirationModel == .keyMaterialExpires, let validTo = fresh.validTo else { return false }
+                            return validTo <= now && fresh.currentVersion != nil
+                        }
+                        if removed.done { work.expiredMaterial.append(key.keyID) }
                     }
                 } catch {
                     // One key's failure must not stop the others; it is retried next run.
@@ -40,23 +49,34 @@ extension KMSEngine {
             marker = page.last?.keyID
         }
         for parameters in try await store.allImportParameters() where parameters.validTo <= now {
-            try await destroyImportKeyPair(parameters.objectID)
-            try await store.deleteImportParameters(keyID: parameters.keyID)
-            work.expiredImportParameters += 1
+            let expired = try await withKeyLock(parameters.keyID) {
+                // Replaced by a newer GetParametersForImport meanwhile: not expired.
+                guard let current = try await store.importParameters(keyID: parameters.keyID),
+                      current.importToken == parameters.importToken else { return false }
+                try await destroyImportKeyPair(parameters.objectID)
+                try await store.deleteImportParameters(keyID: parameters.keyID)
+                return true
+            }
+            if expired { work.expiredImportParameters += 1 }
         }
         return work
     }
 
-    /// The end of a key: its HSM objects (or cached unwrapped copies) are
-    /// destroyed first, then every metadata row, so nothing that remains
-    /// claims material that is gone.
-    private func deleteKeyNow(_ key: KeyRecord) async throws {
-        for version in try await store.versions(keyID: key.keyID) {
-            try await vault.destroy(version)
+    /// The end of a key, if it is still pending deletion due by `now`: its
+    /// HSM objects (or cached unwrapped copies) are destroyed first, then
+    /// every metadata row, so nothing that remains claims material that is gone.
+    private func deleteKeyNow(_ keyID: String, dueBy now: Date) async throws -> Bool {
+        try await withKeyLock(keyID) {
+            guard let key = try await store.key(id: keyID), key.state == .pendingDeletion,
+                  let date = key.deletionDate, date <= now else { return false }
+            for version in try await store.versions(keyID: keyID) {
+                try await vault.destroy(version)
+            }
+            if let parameters = try await store.importParameters(keyID: keyID) {
+                try await destroyImportKeyPair(parameters.objectID)
+            }
+            try await store.deleteKey(id: keyID)
+            return true
         }
-        if let parameters = try await store.importParameters(keyID: key.keyID) {
-            try await destroyImportKeyPair(parameters.objectID)
-        }
-        try await store.deleteKey(id: key.keyID)
     }
 }

@@ -79,40 +79,41 @@ public struct ReEncryptResponse: Codable, Sendable {
 }
 
 extension KMSEngine {
-    public func encrypt(_ r: EncryptRequest, caller: Principal) async throws -> EncryptResponse {
+    public func encrypt(_ r: EncryptRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EncryptResponse {
         let plaintext = try Validate.plaintext(r.plaintext)
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
         let key = try await authorizedKey(
-            r.keyId, for: .encrypt, caller: caller,
+            r.keyId, for: .encrypt, caller: caller, facts: facts,
             conditions: .context(r.encryptionContext).with("kms:EncryptionAlgorithm", (r.encryptionAlgorithm ?? .symmetricDefault).rawValue))
-        AuditScope.note(context: r.encryptionContext)
+        facts.note(context: r.encryptionContext)
         try checkState(key, for: .encrypt)
         try checkUsage(key, .encryptDecrypt, for: .encrypt)
         let algorithm = try encryptionAlgorithm(r.encryptionAlgorithm, for: key, context: r.encryptionContext)
         try dryRun(r.dryRun)
-        let blob = try await encrypt(plaintext, key: key, algorithm: algorithm, context: r.encryptionContext ?? [:])
+        let blob = try await encrypt(plaintext, key: key, algorithm: algorithm, context: r.encryptionContext ?? [:],
+                                     facts: facts)
         return EncryptResponse(ciphertextBlob: Data(blob), keyId: arn(key), encryptionAlgorithm: algorithm)
     }
 
-    public func decrypt(_ r: DecryptRequest, caller: Principal) async throws -> DecryptResponse {
+    public func decrypt(_ r: DecryptRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> DecryptResponse {
         let ciphertext = try Validate.ciphertext(r.ciphertextBlob)
         try EncryptionContext.validate(r.encryptionContext)
         try Validate.grantTokens(r.grantTokens)
         let (key, plaintext, algorithm, material) = try await decrypt(
             ciphertext, keyId: r.keyId, algorithm: r.encryptionAlgorithm, context: r.encryptionContext ?? [:],
-            dryRun: r.dryRun, operation: .decrypt, caller: caller, action: "kms:Decrypt")
+            dryRun: r.dryRun, operation: .decrypt, caller: caller, facts: facts, action: "kms:Decrypt")
         return DecryptResponse(keyId: arn(key), plaintext: Data(plaintext), encryptionAlgorithm: algorithm,
                                keyMaterialId: material)
     }
 
-    public func reEncrypt(_ r: ReEncryptRequest, caller: Principal) async throws -> ReEncryptResponse {
+    public func reEncrypt(_ r: ReEncryptRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> ReEncryptResponse {
         let ciphertext = try Validate.ciphertext(r.ciphertextBlob)
         try EncryptionContext.validate(r.sourceEncryptionContext)
         try EncryptionContext.validate(r.destinationEncryptionContext)
         try Validate.grantTokens(r.grantTokens)
         let destination = try await authorizedKey(
-            r.destinationKeyId, member: "DestinationKeyId", for: .reEncrypt, action: "kms:ReEncryptTo", caller: caller,
+            r.destinationKeyId, member: "DestinationKeyId", for: .reEncrypt, action: "kms:ReEncryptTo", caller: caller, facts: facts,
             conditions: .context(r.destinationEncryptionContext)
                 .with("kms:EncryptionAlgorithm", (r.destinationEncryptionAlgorithm ?? .symmetricDefault).rawValue))
         try checkState(destination, for: .reEncrypt)
@@ -121,10 +122,10 @@ extension KMSEngine {
                                                            context: r.destinationEncryptionContext)
         let (source, plaintext, sourceAlgorithm, _) = try await decrypt(
             ciphertext, keyId: r.sourceKeyId, algorithm: r.sourceEncryptionAlgorithm,
-            context: r.sourceEncryptionContext ?? [:], dryRun: r.dryRun, operation: .reEncrypt, caller: caller,
+            context: r.sourceEncryptionContext ?? [:], dryRun: r.dryRun, operation: .reEncrypt, caller: caller, facts: facts,
             action: "kms:ReEncryptFrom")
         let blob = try await encrypt(plaintext, key: destination, algorithm: destinationAlgorithm,
-                                     context: r.destinationEncryptionContext ?? [:])
+                                     context: r.destinationEncryptionContext ?? [:], facts: facts)
         return ReEncryptResponse(ciphertextBlob: Data(blob), sourceKeyId: arn(source), keyId: arn(destination),
                                  sourceEncryptionAlgorithm: sourceAlgorithm,
                                  destinationEncryptionAlgorithm: destinationAlgorithm)
@@ -152,9 +153,9 @@ extension KMSEngine {
 
     /// Encrypts under the key's current version (symmetric) or public key (RSA).
     func encrypt(_ plaintext: [UInt8], key: KeyRecord, algorithm: EncryptionAlgorithm,
-                 context: [String: String]) async throws -> [UInt8] {
+                 context: [String: String], facts: AuditFacts) async throws -> [UInt8] {
         if let oaep = algorithm.oaep {
-            let version = try await currentVersion(key)
+            let version = try await currentVersion(key, facts: facts)
             guard let spki = version.publicKey else { throw KMSError.internalError("RSA key without a public key") }
             do {
                 return try OpenSSLCrypto.rsaOAEPEncrypt(spki: spki, sha256: oaep.hash == .sha256, plaintext: plaintext)
@@ -162,7 +163,7 @@ extension KMSEngine {
                 throw KMSError.validation("Plaintext is too long for \(key.keySpec.rawValue) with \(algorithm.rawValue).")
             }
         }
-        let version = try await versionForEncryption(key)
+        let version = try await versionForEncryption(key, facts: facts)
         let aad = CiphertextBlob.aad(keyID: key.keyID, version: version.version, context: context)
         let ivPolicy = profile.gcmIVPolicy
         let box = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
@@ -176,13 +177,13 @@ extension KMSEngine {
     /// ciphertext (KeyId required). Every failure of the ciphertext itself is
     /// the same `InvalidCiphertextException`.
     func decrypt(_ ciphertext: [UInt8], keyId: String?, algorithm: EncryptionAlgorithm?, context: [String: String],
-                 dryRun flag: Bool?, operation: KMSOperation, caller: Principal, action: String)
+                 dryRun flag: Bool?, operation: KMSOperation, caller: Principal, facts: AuditFacts, action: String)
         async throws -> (KeyRecord, [UInt8], EncryptionAlgorithm, String?) {
         let algorithm = algorithm ?? .symmetricDefault
         let conditions = RequestConditions.context(context).with("kms:EncryptionAlgorithm", algorithm.rawValue)
-        AuditScope.note(context: context)
+        facts.note(context: context)
         if let oaep = algorithm.oaep {
-            let key = try await authorizedKey(keyId, for: operation, action: action, caller: caller, conditions: conditions)
+            let key = try await authorizedKey(keyId, for: operation, action: action, caller: caller, facts: facts, conditions: conditions)
             try checkState(key, for: operation)
             try checkUsage(key, .encryptDecrypt, for: operation)
             guard key.keySpec.encryptionAlgorithms(usage: key.keyUsage).contains(algorithm) else {
@@ -190,7 +191,7 @@ extension KMSEngine {
             }
             if !context.isEmpty { throw KMSError.validation("EncryptionContext is supported only with symmetric keys.") }
             try dryRun(flag)
-            let version = try await currentVersion(key)
+            let version = try await currentVersion(key, facts: facts)
             let plaintext = try await rsaDecrypt(ciphertext, key: key, version: version, oaep: oaep)
             return (key, plaintext, algorithm, version.keyMaterialID)
         }
@@ -200,8 +201,8 @@ extension KMSEngine {
         if let keyId, case .aliasName(let alias)? = try? KeyIdentifier.parse(keyId, arn: configuration.arn) {
             symmetricConditions = symmetricConditions.with("kms:RequestAlias", alias)
         }
-        try authorize(operation, key: key, caller: caller, action: action, conditions: symmetricConditions)
-        AuditScope.note(version: blob.version)
+        try authorize(operation, key: key, caller: caller, facts: facts, action: action, conditions: symmetricConditions)
+        facts.note(version: blob.version)
         if let keyId {
             let named = try await resolveKey(keyId)
             guard named.keyID == key.keyID else {
@@ -252,12 +253,12 @@ extension KMSEngine {
 
     /// The version new encryptions use, counting against its random-IV
     /// budget; a version that has used its budget is rotated first.
-    func versionForEncryption(_ key: KeyRecord) async throws -> VersionRecord {
+    func versionForEncryption(_ key: KeyRecord, facts: AuditFacts) async throws -> VersionRecord {
         var key = key
         for _ in 0..<3 {
-            let version = try await currentVersion(key)
+            let version = try await currentVersion(key, facts: facts)
             let name = "\(key.keyID)/\(version.version)"
-            AuditScope.note(version: version.version)
+            facts.note(version: version.version)
             let budget = configuration.encryptionBudget
             let lease = configuration.encryptionLease
             let (allowed, newReservation) = encryptionCounters.withLock { counters -> (Bool, UInt64?) in
@@ -285,10 +286,8 @@ extension KMSEngine {
                 throw KMSError.invalidState("\(arn(key)) has used its encryption budget of \(budget) for its imported "
                                             + "material; it can still decrypt. Encrypt under a new key.")
             }
-            let fresh = try await store.key(id: key.keyID)
-            if fresh?.currentVersion == version.version {
-                try await rotate(keyID: key.keyID, type: .automatic)
-            }
+            let spent = version.version
+            try await rotate(keyID: key.keyID, type: .automatic) { $0.currentVersion == spent }
             guard let reloaded = try await store.key(id: key.keyID) else { throw KMSError.notFound("Key \(key.keyID) is gone.") }
             key = reloaded
         }

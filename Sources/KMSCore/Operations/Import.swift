@@ -56,10 +56,10 @@ extension KMSEngine {
         try checkState(key, for: operation)
     }
 
-    public func getParametersForImport(_ r: GetParametersForImportRequest, caller: Principal) async throws -> GetParametersForImportResponse {
+    public func getParametersForImport(_ r: GetParametersForImportRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> GetParametersForImportResponse {
         let algorithm = try Validate.required(r.wrappingAlgorithm, "WrappingAlgorithm")
         let spec = try Validate.required(r.wrappingKeySpec, "WrappingKeySpec")
-        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .getParametersForImport, caller: caller)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .getParametersForImport, caller: caller, facts: facts)
         try checkImportable(key, .getParametersForImport)
         let oaep: OAEPParameters = [.rsaesOAEPSHA1, .rsaAESKeyWrapSHA1].contains(algorithm) ? .sha1 : .sha256
         guard profile.supportsOAEP(oaep.hash) else {
@@ -72,26 +72,28 @@ extension KMSEngine {
         guard profile.supportsRSA(bits: spec.bits) else {
             throw KMSError.unsupported("This HSM cannot make \(spec.rawValue) keys.")
         }
-        if let old = try await store.importParameters(keyID: key.keyID) {
-            try await destroyImportKeyPair(old.objectID)
+        return try await withKeyLock(key.keyID) {
+            if let old = try await store.importParameters(keyID: key.keyID) {
+                try await destroyImportKeyPair(old.objectID)
+            }
+            let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+            let label = KeyVault.importLabelPrefix + key.keyID
+            let spki = try await pool.withSession { s -> [UInt8] in
+                let options = KeyOptions(usage: [.wrap, .unwrap, .encrypt, .decrypt], token: true, label: label, id: objectID)
+                let pair = try s.generateKeyPair(.rsa(bits: spec.bits), options)
+                return try s.subjectPublicKeyInfo(of: pair.publicKey)
+            }
+            let token = Array("P11I".utf8) + (try await pool.withSession { try $0.generateRandom(count: 32) })
+            let validTo = clock.now.addingTimeInterval(configuration.importParametersLifetime)
+            try await store.put(ImportParametersRecord(keyID: key.keyID, importToken: token, wrappingAlgorithm: algorithm,
+                                                       wrappingKeySpec: spec, objectID: objectID, publicKey: spki,
+                                                       validTo: validTo))
+            return GetParametersForImportResponse(keyId: arn(key), importToken: Data(token), publicKey: Data(spki),
+                                                  parametersValidTo: validTo)
         }
-        let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
-        let label = KeyVault.importLabelPrefix + key.keyID
-        let spki = try await pool.withSession { s -> [UInt8] in
-            let options = KeyOptions(usage: [.wrap, .unwrap, .encrypt, .decrypt], token: true, label: label, id: objectID)
-            let pair = try s.generateKeyPair(.rsa(bits: spec.bits), options)
-            return try s.subjectPublicKeyInfo(of: pair.publicKey)
-        }
-        let token = Array("P11I".utf8) + (try await pool.withSession { try $0.generateRandom(count: 32) })
-        let validTo = clock.now.addingTimeInterval(configuration.importParametersLifetime)
-        try await store.put(ImportParametersRecord(keyID: key.keyID, importToken: token, wrappingAlgorithm: algorithm,
-                                                   wrappingKeySpec: spec, objectID: objectID, publicKey: spki,
-                                                   validTo: validTo))
-        return GetParametersForImportResponse(keyId: arn(key), importToken: Data(token), publicKey: Data(spki),
-                                              parametersValidTo: validTo)
     }
 
-    public func importKeyMaterial(_ r: ImportKeyMaterialRequest, caller: Principal) async throws -> ImportKeyMaterialResponse {
+    public func importKeyMaterial(_ r: ImportKeyMaterialRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> ImportKeyMaterialResponse {
         let token = try Validate.blob(r.importToken, "ImportToken", max: 6144)
         let encrypted = try Validate.blob(r.encryptedKeyMaterial, "EncryptedKeyMaterial", max: 6144)
         let model = r.expirationModel ?? (r.validTo == nil ? .keyMaterialDoesNotExpire : .keyMaterialExpires)
@@ -105,61 +107,76 @@ extension KMSEngine {
         default:
             break
         }
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .importKeyMaterial, caller: caller)
-        try checkImportable(key, .importKeyMaterial)
-        guard let parameters = try await store.importParameters(keyID: key.keyID),
-              constantTimeEqual(parameters.importToken, token) else {
-            throw KMSError(.invalidImportToken, "The import token is not one GetParametersForImport issued for \(arn(key)).")
+        let named = try await authorizedKey(r.keyId, allowAlias: false, for: .importKeyMaterial, caller: caller, facts: facts)
+        // The whole import is one change of the key: its current record,
+        // re-authorised, under its lock.
+        return try await withKeyLock(named.keyID) {
+            guard var key = try await store.key(id: named.keyID) else { throw KMSError.notFound("Key \(arn(named)) does not exist.") }
+            try authorize(.importKeyMaterial, key: key, caller: caller, facts: facts)
+            try checkImportable(key, .importKeyMaterial)
+            guard let parameters = try await store.importParameters(keyID: key.keyID),
+                  constantTimeEqual(parameters.importToken, token) else {
+                throw KMSError(.invalidImportToken, "The import token is not one GetParametersForImport issued for \(arn(key)).")
+            }
+            guard clock.now < parameters.validTo else {
+                throw KMSError(.expiredImportToken, "The import token expired at \(parameters.validTo); call GetParametersForImport again.")
+            }
+            // The new version's object id is chosen before the unwrap, so that in
+            // token mode the object is born labelled and a crash at any later
+            // point leaves an orphan that start-up reconciliation recognises.
+            let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
+            let (handle, check) = try await unwrapImported(encrypted, parameters: parameters, key: key, objectID: objectID)
+            if let expected = key.importedMaterialCheck, !constantTimeEqual(expected, check) {
+                _ = try? await pool.withSession { try $0.destroyObject(handle) }
+                throw KMSError(.incorrectKeyMaterial, "This key material differs from the material first imported into \(arn(key)).")
+            }
+            let version = try await storeImported(handle, key: key, objectID: objectID)
+            if let current = key.currentVersion, let old = try await store.version(keyID: key.keyID, version: current) {
+                try await vault.destroy(old)
+                try await store.deleteVersions(keyID: key.keyID, updating: key)
+            }
+            key.importedMaterialCheck = check
+            key.currentVersion = version.version
+            key.validTo = r.validTo
+            key.expirationModel = model
+            if key.state == .pendingImport { key.state = .enabled }
+            do {
+                try faults.commitPoint(.importKeyMaterial)
+                try await store.add(version, updating: key)
+            } catch let error where !(error is SimulatedCrash) {
+                try? await vault.destroy(version)
+                throw error
+            }
+            return ImportKeyMaterialResponse(keyId: arn(key), keyMaterialId: version.keyMaterialID)
         }
-        guard clock.now < parameters.validTo else {
-            throw KMSError(.expiredImportToken, "The import token expired at \(parameters.validTo); call GetParametersForImport again.")
+    }
+
+    public func deleteImportedKeyMaterial(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> DeleteImportedKeyMaterialResponse {
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .deleteImportedKeyMaterial, caller: caller, facts: facts)
+        let removed = try await removeImportedMaterial(key.keyID) { current in
+            try authorize(.deleteImportedKeyMaterial, key: current, caller: caller, facts: facts)
+            try checkImportable(current, .deleteImportedKeyMaterial)
+            return true
         }
-        // The new version's object id is chosen before the unwrap, so that in
-        // token mode the object is born labelled and a crash at any later
-        // point leaves an orphan that start-up reconciliation recognises.
-        let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
-        let (handle, check) = try await unwrapImported(encrypted, parameters: parameters, key: key, objectID: objectID)
-        if let expected = key.importedMaterialCheck, !constantTimeEqual(expected, check) {
-            _ = try? await pool.withSession { try $0.destroyObject(handle) }
-            throw KMSError(.incorrectKeyMaterial, "This key material differs from the material first imported into \(arn(key)).")
-        }
-        let version = try await storeImported(handle, key: key, objectID: objectID)
-        if let current = key.currentVersion, let old = try await store.version(keyID: key.keyID, version: current) {
-            try await vault.destroy(old)
+        return DeleteImportedKeyMaterialResponse(keyId: arn(key), keyMaterialId: removed.material)
+    }
+
+    /// Destroys imported material and returns the key to PendingImport,
+    /// holding the key's lock, if `shouldRemove` (given the current record)
+    /// says so. Returns whether it did, and the material id removed.
+    func removeImportedMaterial(_ keyID: String, if shouldRemove: (KeyRecord) throws -> Bool)
+        async throws -> (done: Bool, material: String?) {
+        try await withKeyLock(keyID) {
+            guard var key = try await store.key(id: keyID) else { throw KMSError.notFound("Key \(keyID) does not exist.") }
+            guard try shouldRemove(key) else { return (false, nil) }
+            let versions = try await store.versions(keyID: key.keyID)
+            for v in versions { try await vault.destroy(v) }
+            key.currentVersion = nil
+            key.validTo = nil
+            if key.state != .pendingDeletion { key.state = .pendingImport }
             try await store.deleteVersions(keyID: key.keyID, updating: key)
+            return (true, versions.last?.keyMaterialID)
         }
-        key.importedMaterialCheck = check
-        key.currentVersion = version.version
-        key.validTo = r.validTo
-        key.expirationModel = model
-        if key.state == .pendingImport { key.state = .enabled }
-        do {
-            try faults.commitPoint(.importKeyMaterial)
-            try await store.add(version, updating: key)
-        } catch let error where !(error is SimulatedCrash) {
-            try? await vault.destroy(version)
-            throw error
-        }
-        return ImportKeyMaterialResponse(keyId: arn(key), keyMaterialId: version.keyMaterialID)
-    }
-
-    public func deleteImportedKeyMaterial(_ r: KeyIdRequest, caller: Principal) async throws -> DeleteImportedKeyMaterialResponse {
-        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .deleteImportedKeyMaterial, caller: caller)
-        try checkImportable(key, .deleteImportedKeyMaterial)
-        let material = try await removeImportedMaterial(key)
-        return DeleteImportedKeyMaterialResponse(keyId: arn(key), keyMaterialId: material)
-    }
-
-    /// Destroys imported material and returns the key to PendingImport.
-    func removeImportedMaterial(_ key: KeyRecord) async throws -> String? {
-        var key = key
-        let versions = try await store.versions(keyID: key.keyID)
-        for v in versions { try await vault.destroy(v) }
-        key.currentVersion = nil
-        key.validTo = nil
-        if key.state != .pendingDeletion { key.state = .pendingImport }
-        try await store.deleteVersions(keyID: key.keyID, updating: key)
-        return versions.last?.keyMaterialID
     }
 
     func destroyImportKeyPair(_ objectID: [UInt8]) async throws {

@@ -130,7 +130,7 @@ extension KMSEngine {
         return text
     }
 
-    public func createKey(_ r: CreateKeyRequest, caller: Principal) async throws -> CreateKeyResponse {
+    public func createKey(_ r: CreateKeyRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> CreateKeyResponse {
         try authorizeService(.createKey, caller: caller)
         if let legacy = r.customerMasterKeySpec, let spec = r.keySpec, legacy != spec {
             throw KMSError.validation("KeySpec and CustomerMasterKeySpec differ; give only KeySpec.")
@@ -183,13 +183,13 @@ extension KMSEngine {
         return CreateKeyResponse(keyMetadata: try await metadata(key))
     }
 
-    public func describeKey(_ r: KeyIdRequest, caller: Principal) async throws -> DescribeKeyResponse {
+    public func describeKey(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> DescribeKeyResponse {
         try Validate.grantTokens(r.grantTokens)
-        let key = try await authorizedKey(r.keyId, for: .describeKey, caller: caller)
+        let key = try await authorizedKey(r.keyId, for: .describeKey, caller: caller, facts: facts)
         return DescribeKeyResponse(keyMetadata: try await metadata(key))
     }
 
-    public func listKeys(_ r: ListKeysRequest, caller: Principal) async throws -> ListKeysResponse {
+    public func listKeys(_ r: ListKeysRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> ListKeysResponse {
         try authorizeService(.listKeys, caller: caller)
         let limit = try Validate.limit(r.limit)
         try Validate.marker(r.marker)
@@ -203,60 +203,58 @@ extension KMSEngine {
                                 nextMarker: truncated ? shown.last?.keyID : nil, truncated: truncated)
     }
 
-    public func updateKeyDescription(_ r: UpdateKeyDescriptionRequest, caller: Principal) async throws -> EmptyResponse {
+    public func updateKeyDescription(_ r: UpdateKeyDescriptionRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {
         let description = try Validate.required(r.description, "Description")
         try Validate.description(description)
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .updateKeyDescription, caller: caller)
-        try checkState(key, for: .updateKeyDescription)
-        key.description = description
-        try await store.update(key)
+        try await changeAuthorizedKey(r.keyId, for: .updateKeyDescription, caller: caller, facts: facts) { key in
+            try checkState(key, for: .updateKeyDescription)
+            key.description = description
+        }
         return EmptyResponse()
     }
 
-    public func enableKey(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .enableKey, caller: caller)
-        try checkState(key, for: .enableKey)
-        if key.state != .enabled {
+    public func enableKey(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {
+        try await changeAuthorizedKey(r.keyId, for: .enableKey, caller: caller, facts: facts) { key in
+            try checkState(key, for: .enableKey)
             key.state = .enabled
-            try await store.update(key)
         }
         return EmptyResponse()
     }
 
-    public func disableKey(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .disableKey, caller: caller)
-        try checkState(key, for: .disableKey)
-        if key.state != .disabled {
+    public func disableKey(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {
+        try await changeAuthorizedKey(r.keyId, for: .disableKey, caller: caller, facts: facts) { key in
+            try checkState(key, for: .disableKey)
             key.state = .disabled
-            try await store.update(key)
         }
         return EmptyResponse()
     }
 
-    public func scheduleKeyDeletion(_ r: ScheduleKeyDeletionRequest, caller: Principal) async throws -> ScheduleKeyDeletionResponse {
+    public func scheduleKeyDeletion(_ r: ScheduleKeyDeletionRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> ScheduleKeyDeletionResponse {
         let days = r.pendingWindowInDays ?? 30
         try Validate.range(days, "PendingWindowInDays", 7...30)
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .scheduleKeyDeletion, caller: caller)
-        try checkState(key, for: .scheduleKeyDeletion)
         let date = clock.now.addingTimeInterval(Double(days) * 86_400)
-        key.state = .pendingDeletion
-        key.deletionDate = date
-        key.pendingWindowInDays = days
-        try await store.update(key)
-        return ScheduleKeyDeletionResponse(keyId: arn(key), deletionDate: date, keyState: .pendingDeletion,
-                                           pendingWindowInDays: days)
+        let keyID = try await changeAuthorizedKey(r.keyId, for: .scheduleKeyDeletion, caller: caller, facts: facts) { key in
+            try checkState(key, for: .scheduleKeyDeletion)
+            key.state = .pendingDeletion
+            key.deletionDate = date
+            key.pendingWindowInDays = days
+            return key.keyID
+        }
+        return ScheduleKeyDeletionResponse(keyId: configuration.arn.keyARN(keyID), deletionDate: date,
+                                           keyState: .pendingDeletion, pendingWindowInDays: days)
     }
 
-    public func cancelKeyDeletion(_ r: KeyIdRequest, caller: Principal) async throws -> KeyIdResponse {
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .cancelKeyDeletion, caller: caller)
-        guard key.state == .pendingDeletion else {
-            throw KMSError.invalidState("\(arn(key)) is not pending deletion.")
+    public func cancelKeyDeletion(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> KeyIdResponse {
+        let keyID = try await changeAuthorizedKey(r.keyId, for: .cancelKeyDeletion, caller: caller, facts: facts) { key in
+            guard key.state == .pendingDeletion else {
+                throw KMSError.invalidState("\(arn(key)) is not pending deletion.")
+            }
+            // As in AWS, a key whose deletion is cancelled comes back disabled.
+            key.state = key.currentVersion == nil && key.origin == .external ? .pendingImport : .disabled
+            key.deletionDate = nil
+            key.pendingWindowInDays = nil
+            return key.keyID
         }
-        // As in AWS, a key whose deletion is cancelled comes back disabled.
-        key.state = key.currentVersion == nil && key.origin == .external ? .pendingImport : .disabled
-        key.deletionDate = nil
-        key.pendingWindowInDays = nil
-        try await store.update(key)
-        return KeyIdResponse(keyId: arn(key))
+        return KeyIdResponse(keyId: configuration.arn.keyARN(keyID))
     }
 }

@@ -51,11 +51,11 @@ public struct GenerateRandomResponse: Codable, Sendable { public var plaintext: 
 
 extension KMSEngine {
     private func macKey(_ keyId: String?, _ message: Data?, _ algorithm: MacAlgorithm?, _ grantTokens: [String]?,
-                        _ operation: KMSOperation, _ caller: Principal) async throws -> (KeyRecord, [UInt8], MacAlgorithm) {
+                        _ operation: KMSOperation, _ caller: Principal, facts: AuditFacts) async throws -> (KeyRecord, [UInt8], MacAlgorithm) {
         let message = try Validate.plaintext(message, "Message")
         let algorithm = try Validate.required(algorithm, "MacAlgorithm")
         try Validate.grantTokens(grantTokens)
-        let key = try await authorizedKey(keyId, for: operation, caller: caller,
+        let key = try await authorizedKey(keyId, for: operation, caller: caller, facts: facts,
                                           conditions: RequestConditions().with("kms:MacAlgorithm", algorithm.rawValue))
         try checkState(key, for: operation)
         try checkUsage(key, .generateVerifyMac, for: operation)
@@ -66,10 +66,10 @@ extension KMSEngine {
         return (key, message, algorithm)
     }
 
-    public func generateMac(_ r: GenerateMacRequest, caller: Principal) async throws -> GenerateMacResponse {
-        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .generateMac, caller)
+    public func generateMac(_ r: GenerateMacRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> GenerateMacResponse {
+        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .generateMac, caller, facts: facts)
         try dryRun(r.dryRun)
-        let version = try await currentVersion(key)
+        let version = try await currentVersion(key, facts: facts)
         let mechanism = Mechanism(algorithm.mechanismType)
         let mac = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             try s.sign(message, key: h.key, mechanism: mechanism)
@@ -79,11 +79,11 @@ extension KMSEngine {
 
     /// The MAC is checked inside the HSM (`C_Verify`), so no MAC we compute
     /// ever leaves it and the comparison is the token's constant-time one.
-    public func verifyMac(_ r: VerifyMacRequest, caller: Principal) async throws -> VerifyMacResponse {
-        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .verifyMac, caller)
+    public func verifyMac(_ r: VerifyMacRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> VerifyMacResponse {
+        let (key, message, algorithm) = try await macKey(r.keyId, r.message, r.macAlgorithm, r.grantTokens, .verifyMac, caller, facts: facts)
         let mac = try Validate.blob(r.mac, "Mac", max: 6144)
         try dryRun(r.dryRun)
-        let version = try await currentVersion(key)
+        let version = try await currentVersion(key, facts: facts)
         let mechanism = Mechanism(algorithm.mechanismType)
         let valid = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             try s.verify(message, signature: mac, key: h.key, mechanism: mechanism)
@@ -92,7 +92,7 @@ extension KMSEngine {
         return VerifyMacResponse(keyId: arn(key), macValid: true, macAlgorithm: algorithm)
     }
 
-    public func generateRandom(_ r: GenerateRandomRequest, caller: Principal) async throws -> GenerateRandomResponse {
+    public func generateRandom(_ r: GenerateRandomRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> GenerateRandomResponse {
         try authorizeService(.generateRandom, caller: caller)
         let count = try Validate.required(r.numberOfBytes, "NumberOfBytes")
         try Validate.range(count, "NumberOfBytes", 1...1024)

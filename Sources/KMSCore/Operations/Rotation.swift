@@ -53,31 +53,31 @@ extension KMSEngine {
         }
     }
 
-    public func enableKeyRotation(_ r: EnableKeyRotationRequest, caller: Principal) async throws -> EmptyResponse {
+    public func enableKeyRotation(_ r: EnableKeyRotationRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {
         let days = r.rotationPeriodInDays ?? 365
         try Validate.range(days, "RotationPeriodInDays", 90...2560)
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .enableKeyRotation, caller: caller)
-        try checkState(key, for: .enableKeyRotation)
-        try checkRotatable(key)
-        key.rotationEnabled = true
-        key.rotationPeriodInDays = days
-        key.nextRotationDate = clock.now.addingTimeInterval(Double(days) * 86_400)
-        try await store.update(key)
+        try await changeAuthorizedKey(r.keyId, for: .enableKeyRotation, caller: caller, facts: facts) { key in
+            try checkState(key, for: .enableKeyRotation)
+            try checkRotatable(key)
+            key.rotationEnabled = true
+            key.rotationPeriodInDays = days
+            key.nextRotationDate = clock.now.addingTimeInterval(Double(days) * 86_400)
+        }
         return EmptyResponse()
     }
 
-    public func disableKeyRotation(_ r: KeyIdRequest, caller: Principal) async throws -> EmptyResponse {
-        var key = try await authorizedKey(r.keyId, allowAlias: false, for: .disableKeyRotation, caller: caller)
-        try checkState(key, for: .disableKeyRotation)
-        try checkRotatable(key)
-        key.rotationEnabled = false
-        key.nextRotationDate = nil
-        try await store.update(key)
+    public func disableKeyRotation(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {
+        try await changeAuthorizedKey(r.keyId, for: .disableKeyRotation, caller: caller, facts: facts) { key in
+            try checkState(key, for: .disableKeyRotation)
+            try checkRotatable(key)
+            key.rotationEnabled = false
+            key.nextRotationDate = nil
+        }
         return EmptyResponse()
     }
 
-    public func getKeyRotationStatus(_ r: KeyIdRequest, caller: Principal) async throws -> GetKeyRotationStatusResponse {
-        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .getKeyRotationStatus, caller: caller)
+    public func getKeyRotationStatus(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> GetKeyRotationStatusResponse {
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .getKeyRotationStatus, caller: caller, facts: facts)
         try checkState(key, for: .getKeyRotationStatus)
         try checkRotatable(key)
         return GetKeyRotationStatusResponse(keyRotationEnabled: key.rotationEnabled, keyId: arn(key),
@@ -85,15 +85,18 @@ extension KMSEngine {
                                             nextRotationDate: key.rotationEnabled ? key.nextRotationDate : nil)
     }
 
-    public func rotateKeyOnDemand(_ r: KeyIdRequest, caller: Principal) async throws -> KeyIdResponse {
-        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .rotateKeyOnDemand, caller: caller)
-        try checkState(key, for: .rotateKeyOnDemand)
-        try checkRotatable(key)
-        try await rotate(keyID: key.keyID, type: .onDemand)
+    public func rotateKeyOnDemand(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> KeyIdResponse {
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .rotateKeyOnDemand, caller: caller, facts: facts)
+        try await rotate(keyID: key.keyID, type: .onDemand) { current in
+            try authorize(.rotateKeyOnDemand, key: current, caller: caller, facts: facts)
+            try checkState(current, for: .rotateKeyOnDemand)
+            try checkRotatable(current)
+            return true
+        }
         return KeyIdResponse(keyId: arn(key))
     }
 
-    public func listKeyRotations(_ r: ListKeyRotationsRequest, caller: Principal) async throws -> ListKeyRotationsResponse {
+    public func listKeyRotations(_ r: ListKeyRotationsRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> ListKeyRotationsResponse {
         let limit = try Validate.limit(r.limit)
         try Validate.marker(r.marker)
         let includeAll: Bool
@@ -102,7 +105,7 @@ extension KMSEngine {
         case "ALL_KEY_MATERIAL": includeAll = true
         case let other?: throw KMSError.validation("IncludeKeyMaterial must be ALL_KEY_MATERIAL or ROTATIONS_ONLY, not \(other).")
         }
-        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .listKeyRotations, caller: caller)
+        let key = try await authorizedKey(r.keyId, allowAlias: false, for: .listKeyRotations, caller: caller, facts: facts)
         try checkState(key, for: .listKeyRotations)
         try checkRotatable(key)
         var versions = try await store.versions(keyID: key.keyID).sorted { $0.version < $1.version }
@@ -122,14 +125,19 @@ extension KMSEngine {
             nextMarker: truncated ? shown.last.map { String($0.version) } : nil, truncated: truncated)
     }
 
-    /// Adds a version and makes it current. The HSM step comes first; if the
-    /// metadata commit fails the new material is destroyed again, and a crash
-    /// in between leaves an orphan that start-up reconciliation removes.
-    func rotate(keyID: String, type: RotationType) async throws {
-        try await rotationLock.withLock {
+    /// Adds a version and makes it current, holding the key's lock, if
+    /// `shouldRotate` (given the current record) says so; returns whether it
+    /// did. The HSM step comes first; if the metadata commit fails the new
+    /// material is destroyed again, and a crash in between leaves an orphan
+    /// that start-up reconciliation removes.
+    @discardableResult
+    func rotate(keyID: String, type: RotationType,
+                if shouldRotate: (KeyRecord) throws -> Bool = { _ in true }) async throws -> Bool {
+        try await withKeyLock(keyID) {
             guard var key = try await store.key(id: keyID), let current = key.currentVersion else {
                 throw KMSError.notFound("Key \(keyID) does not exist.")
             }
+            guard try shouldRotate(key) else { return false }
             let now = clock.now
             let version = try await vault.createVersion(keyID: keyID, version: current + 1, spec: key.keySpec,
                                                         usage: key.keyUsage, rotationType: type, now: now)
@@ -144,6 +152,7 @@ extension KMSEngine {
                 try? await vault.destroy(version)
                 throw error
             }
+            return true
         }
     }
 }

@@ -58,11 +58,11 @@ public struct VerifyResponse: Codable, Sendable {
 }
 
 extension KMSEngine {
-    public func getPublicKey(_ r: KeyIdRequest, caller: Principal) async throws -> GetPublicKeyResponse {
+    public func getPublicKey(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> GetPublicKeyResponse {
         try Validate.grantTokens(r.grantTokens)
-        let key = try await authorizedKey(r.keyId, for: .getPublicKey, caller: caller)
+        let key = try await authorizedKey(r.keyId, for: .getPublicKey, caller: caller, facts: facts)
         try checkState(key, for: .getPublicKey)
-        guard key.keySpec.isAsymmetric, let spki = try await currentVersion(key).publicKey else {
+        guard key.keySpec.isAsymmetric, let spki = try await currentVersion(key, facts: facts).publicKey else {
             throw KMSError.unsupported("\(arn(key)) is a \(key.keySpec.rawValue) key; only asymmetric keys have a public key.")
         }
         let enc = key.keySpec.encryptionAlgorithms(usage: key.keyUsage)
@@ -76,11 +76,11 @@ extension KMSEngine {
     /// digest to sign (empty for Ed25519, which signs the message itself).
     private func prepareSignature(keyId: String?, message: Data?, messageType: MessageType?,
                                   algorithm: SigningAlgorithm?, grantTokens: [String]?,
-                                  operation: KMSOperation, caller: Principal) async throws -> (KeyRecord, [UInt8], [UInt8], SigningAlgorithm) {
+                                  operation: KMSOperation, caller: Principal, facts: AuditFacts) async throws -> (KeyRecord, [UInt8], [UInt8], SigningAlgorithm) {
         let message = try Validate.plaintext(message, "Message")
         let algorithm = try Validate.required(algorithm, "SigningAlgorithm")
         try Validate.grantTokens(grantTokens)
-        let key = try await authorizedKey(keyId, for: operation, caller: caller,
+        let key = try await authorizedKey(keyId, for: operation, caller: caller, facts: facts,
                                           conditions: RequestConditions().with("kms:SigningAlgorithm", algorithm.rawValue))
         try checkState(key, for: operation)
         try checkUsage(key, .signVerify, for: operation)
@@ -111,12 +111,12 @@ extension KMSEngine {
         return (key, message, digest, algorithm)
     }
 
-    public func sign(_ r: SignRequest, caller: Principal) async throws -> SignResponse {
+    public func sign(_ r: SignRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> SignResponse {
         let (key, message, digest, algorithm) = try await prepareSignature(
             keyId: r.keyId, message: r.message, messageType: r.messageType, algorithm: r.signingAlgorithm,
-            grantTokens: r.grantTokens, operation: .sign, caller: caller)
+            grantTokens: r.grantTokens, operation: .sign, caller: caller, facts: facts)
         try dryRun(r.dryRun)
-        let version = try await currentVersion(key)
+        let version = try await currentVersion(key, facts: facts)
         let signature = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h -> [UInt8] in
             switch algorithm {
             case .ed25519SHA512:
@@ -139,13 +139,13 @@ extension KMSEngine {
 
     /// Verification is a public-key operation: done from the stored
     /// SubjectPublicKeyInfo with OpenSSL, which knows every curve offered.
-    public func verify(_ r: VerifyRequest, caller: Principal) async throws -> VerifyResponse {
+    public func verify(_ r: VerifyRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> VerifyResponse {
         let (key, message, digest, algorithm) = try await prepareSignature(
             keyId: r.keyId, message: r.message, messageType: r.messageType, algorithm: r.signingAlgorithm,
-            grantTokens: r.grantTokens, operation: .verify, caller: caller)
+            grantTokens: r.grantTokens, operation: .verify, caller: caller, facts: facts)
         let signature = try Validate.blob(r.signature, "Signature", max: 6144)
         try dryRun(r.dryRun)
-        guard let spki = try await currentVersion(key).publicKey else {
+        guard let spki = try await currentVersion(key, facts: facts).publicKey else {
             throw KMSError.internalError("signing key without a public key")
         }
         // ECDSA signatures must be strict DER; BER never verifies.

@@ -1,32 +1,6 @@
 import Foundation
 import Synchronization
 
-/// What the engine learns about a request that the audit line needs (key,
-/// version, encryption context), collected without threading it through
-/// every operation's signature. The transport installs a scope around the
-/// call and reads it afterwards.
-public final class AuditScope: Sendable {
-    @TaskLocal public static var current: AuditScope?
-
-    public struct Details: Sendable, Hashable {
-        public var keyID: String?
-        public var keyVersion: UInt32?
-        public var encryptionContext: [String: String]?
-    }
-
-    private let details = Mutex(Details())
-    public init() {}
-    public var recorded: Details { details.withLock { $0 } }
-
-    static func note(keyID: String? = nil, version: UInt32? = nil, context: [String: String]? = nil) {
-        current?.details.withLock { d in
-            if let keyID, d.keyID == nil { d.keyID = keyID }
-            if let version { d.keyVersion = version }
-            if let context, !context.isEmpty { d.encryptionContext = context }
-        }
-    }
-}
-
 /// Condition values a request offers to key policies (DESIGN.md §5).
 struct RequestConditions {
     var values: [String: [String]] = [:]
@@ -52,20 +26,20 @@ extension KMSEngine {
     /// it, from the key's policy (and the admin override). Notes the key for
     /// the audit line either way.
     func authorizedKey(_ raw: String?, member: String = "KeyId", allowAlias: Bool = true, for operation: KMSOperation,
-                       action: String? = nil, caller: Principal,
+                       action: String? = nil, caller: Principal, facts: AuditFacts,
                        conditions: RequestConditions = RequestConditions()) async throws -> KeyRecord {
         let key = try await resolveKey(raw, member: member, allowAlias: allowAlias)
         var conditions = conditions
         if let raw, let alias = try? KeyIdentifier.parse(raw, arn: configuration.arn), case .aliasName(let name) = alias {
             conditions = conditions.with("kms:RequestAlias", name)
         }
-        try authorize(operation, key: key, caller: caller, action: action, conditions: conditions)
+        try authorize(operation, key: key, caller: caller, facts: facts, action: action, conditions: conditions)
         return key
     }
 
-    func authorize(_ operation: KMSOperation, key: KeyRecord, caller: Principal, action: String? = nil,
+    func authorize(_ operation: KMSOperation, key: KeyRecord, caller: Principal, facts: AuditFacts, action: String? = nil,
                    conditions: RequestConditions = RequestConditions()) throws {
-        AuditScope.note(keyID: key.keyID)
+        facts.note(keyID: key.keyID)
         let access = configuration.accessControl
         if access.admins.contains(caller) && AccessControl.adminKeyOperations.contains(operation) { return }
         let action = action ?? "kms:" + operation.rawValue

@@ -42,6 +42,10 @@ public protocol MetadataStore: Sendable {
     func deleteImportParameters(keyID: String) async throws
     func allImportParameters() async throws -> [ImportParametersRecord]
 
+    // Loading.
+    /// Every row, read in one transaction (the registry's start-up load).
+    func snapshot() async throws -> MetadataSnapshot
+
     // Health.
     /// Throws unless a write transaction can start now; changes nothing.
     func checkWritable() async throws

@@ -68,7 +68,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Keys
 
     public func key(id: String) async throws -> KeyRecord? {
-        try readNow { db in
+        try await readNow { db in
             try KeyRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM keys WHERE key_id = ?"), arguments: [id])?.record
         }
     }
@@ -109,7 +109,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func version(keyID: String, version: UInt32) async throws -> VersionRecord? {
-        try readNow { db in
+        try await readNow { db in
             try VersionRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM versions WHERE key_id = ? AND version = ?"),
                                     arguments: [keyID, Int64(version)])?.record
         }
@@ -153,7 +153,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Aliases
 
     public func alias(name: String) async throws -> AliasRecord? {
-        try readNow { db in
+        try await readNow { db in
             try AliasRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM aliases WHERE alias_name = ?"), arguments: [name])?.record
         }
     }
@@ -202,6 +202,17 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func snapshot() async throws -> MetadataSnapshot {
+        try await database.read { db in
+            MetadataSnapshot(
+                keys: try KeyRow.order(KeyRow.Columns.keyID.collating(.binary)).fetchAll(db).map(\.record),
+                versions: try VersionRow.order(VersionRow.Columns.keyID.collating(.binary), VersionRow.Columns.version)
+                    .fetchAll(db).map(\.record),
+                aliases: try AliasRow.order(AliasRow.Columns.aliasName.collating(.binary)).fetchAll(db).map(\.record),
+                importParameters: try ImportParametersRow.fetchAll(db).map(\.record))
+        }
+    }
+
     /// Takes the write lock (`BEGIN IMMEDIATE`) and rolls back: fails when
     /// the file or its directory cannot be written, changes nothing.
     public func checkWritable() async throws {
@@ -212,16 +223,13 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Plumbing
 
-    /// A point read by primary key, on the calling thread. These run on every
-    /// request (key, version, alias): GRDB's async `read` would hop to a
-    /// reader's dispatch queue and back, two thread switches per row, which
-    /// cost far more than the read itself — one indexed row from SQLite's
-    /// page cache with a prepared statement kept per connection. The WAL
-    /// reader never waits for the writer. `unsafeRead` only skips GRDB's
-    /// BEGIN/COMMIT around the block: `body` runs one SELECT, which SQLite
-    /// already runs in a transaction of its own, so it sees one snapshot.
-    private func readNow<T>(_ body: (Database) throws -> T) throws -> T {
-        try database.unsafeRead(body)
+    /// A point read by primary key. Requests never come here (the engine's
+    /// `KeyRegistry` answers them from memory), so this takes GRDB's async
+    /// path: a synchronous read on the caller's thread would block Swift's
+    /// cooperative pool while it waits for a reader connection, which with
+    /// two cores and a burst of requests deadlocked the daemon.
+    private func readNow<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await database.read(body)
     }
 
     /// One write transaction, with SQLite's constraint failures turned into

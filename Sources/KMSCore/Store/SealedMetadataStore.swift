@@ -52,8 +52,13 @@ public final class SealedMetadataStore: MetadataStore {
             await onTamper("metadata integrity check failed for key \(keyID): \(what) was changed outside p11kmsd; "
                            + "the key refuses service until its metadata is restored")
         }
-        return KMSError.invalidState("The stored metadata of key \(keyID) failed its integrity check (\(what)); "
-                                     + "the key refuses service until an operator restores it.")
+        return Self.integrityError(keyID: keyID, what)
+    }
+
+    /// What a request for a key whose metadata failed its check is answered.
+    static func integrityError(keyID: String, _ what: String) -> KMSError {
+        KMSError.invalidState("The stored metadata of key \(keyID) failed its integrity check (\(what)); "
+                              + "the key refuses service until an operator restores it.")
     }
 
     private func checked(_ key: KeyRecord) async throws -> KeyRecord {
@@ -173,4 +178,39 @@ public final class SealedMetadataStore: MetadataStore {
     public func deleteImportParameters(keyID: String) async throws { try await inner.deleteImportParameters(keyID: keyID) }
     public func allImportParameters() async throws -> [ImportParametersRecord] { try await inner.allImportParameters() }
     public func checkWritable() async throws { try await inner.checkWritable() }
+
+    /// Every row, each checked: a row that fails is left out and its key (or
+    /// alias) listed as tampered, and reported once.
+    public func snapshot() async throws -> MetadataSnapshot {
+        let raw = try await inner.snapshot()
+        var out = MetadataSnapshot(keys: [], versions: [], aliases: [], importParameters: raw.importParameters,
+                                   tamperedKeys: raw.tamperedKeys, tamperedAliases: raw.tamperedAliases)
+        func tampered(_ keyID: String, _ what: String) async {
+            if out.tamperedKeys[keyID] == nil { out.tamperedKeys[keyID] = what }
+            _ = await report(keyID: keyID, what)
+        }
+        for key in raw.keys {
+            if try await check(MetadataSeal.bytes(key), key.seal) { out.keys.append(key) } else { await tampered(key.keyID, "its key row") }
+        }
+        for version in raw.versions {
+            if try await check(MetadataSeal.bytes(version), version.seal) {
+                out.versions.append(version)
+            } else {
+                await tampered(version.keyID, "the row of version \(version.version)")
+            }
+        }
+        for alias in raw.aliases {
+            if try await check(MetadataSeal.bytes(alias), alias.seal) {
+                out.aliases.append(alias)
+            } else {
+                // The alias refuses service; the key it claims keeps its own rows.
+                out.tamperedAliases[alias.aliasName] = alias.targetKeyID
+                _ = await report(keyID: alias.targetKeyID, "the row of \(alias.aliasName)")
+            }
+        }
+        // A key with any bad row refuses service as a whole.
+        let refused = out.tamperedKeys
+        out.keys.removeAll { refused[$0.keyID] != nil }
+        return out
+    }
 }

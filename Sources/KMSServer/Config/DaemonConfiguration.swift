@@ -28,7 +28,8 @@ public struct DaemonConfiguration: Sendable {
     public var cacheSize: Int = 1000
     public var arn = ARNFormat()
     public var logLevel: String = "info"
-    public var schedulerIntervalSeconds: Int = 60
+    /// How often scheduled rotations, deletions and expiries run.
+    public var schedulerInterval: Duration = .seconds(60)
     /// Who administers and who may create keys; key use follows key policies.
     public var access = AccessControl(admins: PrincipalSet(uids: [0]))
     /// The audit log's directory (`audit.log` and its rotated files).
@@ -67,7 +68,8 @@ public struct DaemonConfiguration: Sendable {
         "hsm": ["module", "token_label", "token_serial", "slot_id", "pin_file", "pin_env", "pin_credential", "pool_size"],
         "keys": ["storage", "cache_size"],
         "server": ["socket", "socket_group", "max_body_bytes", "max_header_bytes", "max_connections",
-                   "idle_timeout_seconds", "request_timeout_seconds", "max_queued_requests"],
+                   "idle_timeout_seconds", "request_timeout_seconds", "max_queued_requests",
+                   "max_connections_per_caller", "max_requests_per_caller", "drain_timeout_seconds"],
         "arn": ["partition", "region", "account"],
         "access": ["admins", "allow_create_key", "allow_generate_random"],
         "audit": ["directory", "max_file_bytes", "checkpoint_every_lines", "checkpoint_every_seconds"],
@@ -129,6 +131,15 @@ public struct DaemonConfiguration: Sendable {
         if let n = try int(server, "server.request_timeout_seconds", "request_timeout_seconds") {
             serverConfig.requestTimeout = .seconds(Int64(try positive(n, "server.request_timeout_seconds")))
         }
+        if let n = try int(server, "server.max_connections_per_caller", "max_connections_per_caller") {
+            serverConfig.maxConnectionsPerCallerSetting = try positive(n, "server.max_connections_per_caller")
+        }
+        if let n = try int(server, "server.max_requests_per_caller", "max_requests_per_caller") {
+            serverConfig.maxRequestsPerCallerSetting = try positive(n, "server.max_requests_per_caller")
+        }
+        if let n = try int(server, "server.drain_timeout_seconds", "drain_timeout_seconds") {
+            serverConfig.drainTimeout = .seconds(try positive(n, "server.drain_timeout_seconds"))
+        }
         let stateDirectory = try string(root, "state_directory", "state_directory") ?? "/var/lib/p11kms"
         serverConfig.stateDirectory = stateDirectory
 
@@ -157,7 +168,7 @@ public struct DaemonConfiguration: Sendable {
             config.logLevel = level
         }
         if let n = try int(root, "scheduler_interval_seconds", "scheduler_interval_seconds") {
-            config.schedulerIntervalSeconds = try positive(n, "scheduler_interval_seconds")
+            config.schedulerInterval = .seconds(try positive(n, "scheduler_interval_seconds"))
         }
         if let admins = try strings(access, "access.admins", "admins") {
             config.access.admins = try principals(admins, "access.admins")

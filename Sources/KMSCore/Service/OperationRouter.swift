@@ -1,22 +1,21 @@
 import Foundation
-import KMSCore
 
 /// `X-Amz-Target: TrentService.<Operation>` to the engine method, with the
-/// codec on both sides. The server is only this codec in front of the engine.
-public struct OperationRouter: Sendable {
-    public typealias Handler = @Sendable (KMSEngine, Data, Principal) async throws -> Data
+/// codec on both sides: the routing step of `KMSService`.
+struct OperationRouter: Sendable {
+    typealias Handler = @Sendable (KMSEngine, Data, Principal, AuditFacts) async throws -> Data
 
-    public static let targetPrefix = "TrentService."
+    static let targetPrefix = "TrentService."
     private let handlers: [KMSOperation: Handler]
 
-    public init() {
+    init() {
         var h: [KMSOperation: Handler] = [:]
         func add<Req: Decodable & Sendable, Res: Encodable & Sendable>(
-            _ op: KMSOperation, _ method: @escaping @Sendable (KMSEngine) -> (Req, Principal) async throws -> Res
+            _ op: KMSOperation, _ method: @escaping @Sendable (KMSEngine) -> (Req, Principal, AuditFacts) async throws -> Res
         ) {
-            h[op] = { engine, body, caller in
+            h[op] = { engine, body, caller, facts in
                 let request = try AWSJSONCodec.decode(Req.self, from: body)
-                return try AWSJSONCodec.encode(try await method(engine)(request, caller))
+                return try AWSJSONCodec.encode(try await method(engine)(request, caller, facts))
             }
         }
         add(.createKey, KMSEngine.createKey)
@@ -42,8 +41,8 @@ public struct OperationRouter: Sendable {
         add(.getKeyRotationStatus, KMSEngine.getKeyRotationStatus)
         add(.rotateKeyOnDemand, KMSEngine.rotateKeyOnDemand)
         add(.listKeyRotations, KMSEngine.listKeyRotations)
-        add(.encrypt, KMSEngine.encrypt as @Sendable (KMSEngine) -> (EncryptRequest, Principal) async throws -> EncryptResponse)
-        add(.decrypt, KMSEngine.decrypt as @Sendable (KMSEngine) -> (DecryptRequest, Principal) async throws -> DecryptResponse)
+        add(.encrypt, KMSEngine.encrypt as @Sendable (KMSEngine) -> (EncryptRequest, Principal, AuditFacts) async throws -> EncryptResponse)
+        add(.decrypt, KMSEngine.decrypt as @Sendable (KMSEngine) -> (DecryptRequest, Principal, AuditFacts) async throws -> DecryptResponse)
         add(.reEncrypt, KMSEngine.reEncrypt)
         add(.generateDataKey, KMSEngine.generateDataKey)
         add(.generateDataKeyWithoutPlaintext, KMSEngine.generateDataKeyWithoutPlaintext)
@@ -51,7 +50,7 @@ public struct OperationRouter: Sendable {
         add(.generateDataKeyPairWithoutPlaintext, KMSEngine.generateDataKeyPairWithoutPlaintext)
         add(.getPublicKey, KMSEngine.getPublicKey)
         add(.sign, KMSEngine.sign)
-        add(.verify, KMSEngine.verify as @Sendable (KMSEngine) -> (VerifyRequest, Principal) async throws -> VerifyResponse)
+        add(.verify, KMSEngine.verify as @Sendable (KMSEngine) -> (VerifyRequest, Principal, AuditFacts) async throws -> VerifyResponse)
         add(.generateMac, KMSEngine.generateMac)
         add(.verifyMac, KMSEngine.verifyMac)
         add(.generateRandom, KMSEngine.generateRandom)
@@ -63,7 +62,7 @@ public struct OperationRouter: Sendable {
     }
 
     /// The operation an `X-Amz-Target` header names, or an AWS error.
-    public func operation(target: String?) throws -> KMSOperation {
+    func operation(target: String?) throws -> KMSOperation {
         guard let target else {
             throw KMSError(.unknownOperation, "The X-Amz-Target header is missing; send TrentService.<Operation>.")
         }
@@ -74,7 +73,7 @@ public struct OperationRouter: Sendable {
         return op
     }
 
-    public func handle(_ op: KMSOperation, engine: KMSEngine, body: Data, caller: Principal) async throws -> Data {
-        try await handlers[op]!(engine, body, caller)
+    func handle(_ op: KMSOperation, engine: KMSEngine, body: Data, caller: Principal, facts: AuditFacts) async throws -> Data {
+        try await handlers[op]!(engine, body, caller, facts)
     }
 }

@@ -1,0 +1,31 @@
+import Synchronization
+
+/// What the engine learns about a request that its audit line records: the
+/// key, the version and the encryption context. `KMSService` hands one to
+/// each engine call and reads it afterwards, also when the call threw, so a
+/// refused Decrypt is still recorded against the key it named. (A return
+/// value could not carry facts out of a thrown error; a task-local could be
+/// forgotten by a front end. This is passed explicitly instead.)
+public final class AuditFacts: Sendable {
+    public struct Details: Sendable, Hashable {
+        public var keyID: String?
+        public var keyVersion: UInt32?
+        public var encryptionContext: [String: String]?
+    }
+
+    private let details = Mutex(Details())
+
+    public init() {}
+
+    public var recorded: Details { details.withLock { $0 } }
+
+    /// The first key named stays (ReEncrypt's destination is authorised
+    /// first); the last version used wins; a context is kept if not empty.
+    func note(keyID: String? = nil, version: UInt32? = nil, context: [String: String]? = nil) {
+        details.withLock { d in
+            if let keyID, d.keyID == nil { d.keyID = keyID }
+            if let version { d.keyVersion = version }
+            if let context, !context.isEmpty { d.encryptionContext = context }
+        }
+    }
+}
