@@ -1,5 +1,6 @@
 import Foundation
 import KMSCore
+import KMSModel
 
 /// `X-Amz-Target: TrentService.<Operation>` to the engine method, with the
 /// codec on both sides. The server is only this codec in front of the engine.

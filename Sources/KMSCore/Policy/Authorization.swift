@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 import Synchronization
 
 /// What the engine learns about a request that the audit line needs (key,
