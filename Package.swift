@@ -185,6 +185,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KMSModelTests",
+            dependencies: ["KMSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KMSServerTests",
             dependencies: [
                 "KMSServer",
