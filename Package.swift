@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "PKCS11", targets: ["PKCS11"]),
         .library(name: "SoftHSMTestSupport", targets: ["SoftHSMTestSupport"]),
+        .library(name: "KMSModel", targets: ["KMSModel"]),
         .library(name: "KMSCore", targets: ["KMSCore"]),
         .library(name: "KMSServer", targets: ["KMSServer"]),
         .library(name: "KMSClient", targets: ["KMSClient"]),
@@ -60,9 +61,34 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // The wire model: requests, responses, enums, KMSError, KMSOperation
+        // and the AWS JSON 1.1 codec. Foundation only, so clients and the CLI
+        // use it without linking the HSM, the database or OpenSSL.
+        .target(
+            name: "KMSModel",
+            swiftSettings: swiftSettings
+        ),
+        // The audit log's line format, hash chain, files and offline
+        // verifier: what `p11kms audit verify` needs, without the engine.
+        .target(
+            name: "KMSAuditFormat",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon's own token objects (domain, audit and seal keys), over
+        // PKCS11 alone, for `p11kms token setup`, dev mode and tests.
+        .target(
+            name: "KMSTokenSetup",
+            dependencies: ["PKCS11", "KMSAuditFormat"],
+            swiftSettings: swiftSettings
+        ),
+        // The engine: keys, versions, policies, audit log writer, metadata store.
         .target(
             name: "KMSCore",
             dependencies: [
+                "KMSModel",
+                "KMSAuditFormat",
+                "KMSTokenSetup",
                 "PKCS11",
                 "KMSConcurrency",
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +103,8 @@ let package = Package(
             name: "KMSServer",
             dependencies: [
                 "KMSCore",
+                "KMSModel",
+                "KMSAuditFormat",
                 "PKCS11",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,7 +119,7 @@ let package = Package(
         .target(
             name: "KMSClient",
             dependencies: [
-                "KMSCore",
+                "KMSModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -105,6 +133,9 @@ let package = Package(
             dependencies: [
                 "KMSServer",
                 "KMSCore",
+                "KMSModel",
+                "KMSAuditFormat",
+                "KMSTokenSetup",
                 "PKCS11",
                 "SoftHSMTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -118,12 +149,16 @@ let package = Package(
             dependencies: ["PKCS11"],
             swiftSettings: swiftSettings
         ),
+        // The CLI: KMS commands through KMSClient, token administration and
+        // audit verification directly; it does not link the engine (KMSCore).
         .executableTarget(
             name: "p11kms",
             dependencies: [
                 "PKCS11",
-                "KMSCore",
+                "KMSModel",
                 "KMSClient",
+                "KMSAuditFormat",
+                "KMSTokenSetup",
                 "SoftHSMTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -160,10 +195,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KMSModelTests",
+            dependencies: ["KMSModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KMSServerTests",
             dependencies: [
                 "KMSServer",
                 "KMSCore",
+                "KMSModel",
+                "KMSTokenSetup",
                 "PKCS11",
                 "SoftHSMTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -201,6 +243,7 @@ let package = Package(
             dependencies: [
                 "DaemonTestSupport",
                 "KMSClient",
+                "KMSModel",
                 "KMSCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -215,6 +258,9 @@ let package = Package(
             name: "KMSCoreTests",
             dependencies: [
                 "KMSCore",
+                "KMSModel",
+                "KMSAuditFormat",
+                "KMSTokenSetup",
                 "PKCS11",
                 "COpenSSL",
                 "SoftHSMTestSupport",

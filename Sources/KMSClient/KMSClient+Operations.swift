@@ -1,7 +1,7 @@
-import KMSCore
+import KMSModel
 
 /// One method per operation of DESIGN.md §4, named as `KMSOperation`; the
-/// request and response types are KMSCore's. Operations whose AWS answer is
+/// request and response types are KMSModel's. Operations whose AWS answer is
 /// empty return nothing.
 extension KMSClient {
     // MARK: Keys

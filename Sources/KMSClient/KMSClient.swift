@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import KMSCore
+import KMSModel
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1

@@ -1,5 +1,7 @@
 import Foundation
+import KMSAuditFormat
 import KMSCore
+import KMSModel
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,6 @@
 import Foundation
 import KMSCore
+import KMSModel
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)

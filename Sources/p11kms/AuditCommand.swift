@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import KMSCore
+import KMSAuditFormat
+import KMSTokenSetup
 import PKCS11
 
 struct AuditCommand: AsyncParsableCommand {
@@ -58,7 +59,7 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "export-public-key",
             abstract: "Print the audit public key (PEM) straight from the token.",
-            discussion: "The audit key is the token's ECDSA P-256 key labelled \(HSMAuditSigner.keyLabel); its public half needs no login.")
+            discussion: "The audit key is the token's ECDSA P-256 key labelled \(TokenSetup.auditKeyLabel); its public half needs no login.")
 
         @OptionGroup var moduleOptions: ModuleOptions
         @Option(help: "Label of the token (default: the only initialised token).") var tokenLabel: String?
@@ -68,10 +69,10 @@ struct AuditCommand: AsyncParsableCommand {
             let token = try selectToken(module, label: tokenLabel)
             let session = try token.openSession(readWrite: false)
             defer { try? session.close() }
-            guard let key = try session.findObjects([.class(.publicKey), .label(HSMAuditSigner.keyLabel)]).first else {
-                throw ValidationError("token \(token.label) has no audit key (\(HSMAuditSigner.keyLabel)); run the daemon's token setup")
+            guard let key = try session.findObjects([.class(.publicKey), .label(TokenSetup.auditKeyLabel)]).first else {
+                throw ValidationError("token \(token.label) has no audit key (\(TokenSetup.auditKeyLabel)); run the daemon's token setup")
             }
-            print(AuditLog.publicKeyPEM(try session.subjectPublicKeyInfo(of: key)), terminator: "")
+            print(AuditPublicKey.pem(try session.subjectPublicKeyInfo(of: key)), terminator: "")
         }
     }
 }

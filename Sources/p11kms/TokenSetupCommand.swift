@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import KMSCore
+import KMSAuditFormat
+import KMSTokenSetup
 import PKCS11
 
 /// `p11kms token setup`: the token objects p11kmsd needs besides keys.
@@ -10,9 +11,9 @@ struct TokenSetupCommand: AsyncParsableCommand {
         abstract: "Create the daemon's domain, audit and metadata-seal keys on a token (idempotent).",
         discussion: """
             Logs in as the user and makes, where missing:
-              \(KeyVaultLabels.domain)   AES-256, wrap/unwrap only (wrapped key storage)
-              \(HSMAuditSigner.keyLabel)   ECDSA P-256 pair, sign only (audit checkpoints)
-              \(HSMMetadataSealer.keyLabel)   HMAC key, sign/verify only (sealed metadata)
+              \(TokenSetup.domainKeyLabel)   AES-256, wrap/unwrap only (wrapped key storage)
+              \(TokenSetup.auditKeyLabel)   ECDSA P-256 pair, sign only (audit checkpoints)
+              \(TokenSetup.sealKeyLabel)   HMAC key, sign/verify only (sealed metadata)
             all private, sensitive and never extractable. The user PIN is read from --pin-file (mode 0600)
             or the environment variable named by --pin-env, never from the command line.
             """)
@@ -36,16 +37,16 @@ struct TokenSetupCommand: AsyncParsableCommand {
         try session.login(.user, pin: pin)
         defer { try? session.logout() }
         let created = [
-            (KeyVaultLabels.domain, try TokenSetup.ensureDomainKey(session)),
-            (HSMAuditSigner.keyLabel, try TokenSetup.ensureAuditKey(session)),
-            (HSMMetadataSealer.keyLabel, try TokenSetup.ensureSealKey(session)),
+            (TokenSetup.domainKeyLabel, try TokenSetup.ensureDomainKey(session)),
+            (TokenSetup.auditKeyLabel, try TokenSetup.ensureAuditKey(session)),
+            (TokenSetup.sealKeyLabel, try TokenSetup.ensureSealKey(session)),
         ]
         for (label, isNew) in created { print("\(isNew ? "created" : "present") \(label)") }
         if let auditPublicKey {
-            guard let key = try session.findObjects([.class(.publicKey), .label(HSMAuditSigner.keyLabel)]).first else {
+            guard let key = try session.findObjects([.class(.publicKey), .label(TokenSetup.auditKeyLabel)]).first else {
                 throw ValidationError("the audit key has no public half on this token")
             }
-            let pem = AuditLog.publicKeyPEM(try session.subjectPublicKeyInfo(of: key))
+            let pem = AuditPublicKey.pem(try session.subjectPublicKeyInfo(of: key))
             try pem.write(toFile: auditPublicKey, atomically: true, encoding: .utf8)
             print("wrote \(auditPublicKey)")
         }

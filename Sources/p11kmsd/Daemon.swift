@@ -1,7 +1,9 @@
 import Dispatch
 import Foundation
+import KMSAuditFormat
 import KMSCore
 import KMSServer
+import KMSTokenSetup
 import Logging
 import PKCS11
 import ServiceLifecycle
@@ -55,7 +57,7 @@ struct Daemon {
             logger.critical("the audit log cannot be written; every request will be refused: \(error)")
         }
         // The public half goes beside the state, for `p11kms audit verify`.
-        let pem = AuditLog.publicKeyPEM(signer.publicKeyDER)
+        let pem = AuditPublicKey.pem(signer.publicKeyDER)
         if !FileManager.default.createFile(atPath: c.stateDirectory + "/audit-public-key.pem", contents: Data(pem.utf8),
                                            attributes: [.posixPermissions: 0o644]) {
             logger.warning("cannot write \(c.stateDirectory)/audit-public-key.pem; export it with p11kms audit export-public-key")

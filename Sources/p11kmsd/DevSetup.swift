@@ -1,5 +1,6 @@
 import Foundation
 import KMSCore
+import KMSModel
 import KMSServer
 import PKCS11
 import SoftHSMTestSupport

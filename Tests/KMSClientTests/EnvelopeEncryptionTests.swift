@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 @testable import KMSClient
-import KMSCore
+import KMSModel
 import Testing
 #if canImport(Glibc)
 import Glibc

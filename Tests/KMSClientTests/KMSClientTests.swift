@@ -1,9 +1,9 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 import KMSClient
-import KMSCore
+import KMSModel
 import Testing
+import _CryptoExtras
 #if canImport(Glibc)
 import Glibc
 #endif

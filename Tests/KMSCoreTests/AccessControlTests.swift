@@ -1,5 +1,6 @@
 import Foundation
 @testable import KMSCore
+import KMSModel
 import Testing
 
 /// Key policies and the daemon's service grants, enforced by the engine.

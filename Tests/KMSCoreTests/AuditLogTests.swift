@@ -1,6 +1,8 @@
 import Crypto
 import Foundation
+import KMSAuditFormat
 @testable import KMSCore
+import KMSTokenSetup
 import PKCS11
 import SoftHSMTestSupport
 import Synchronization
@@ -81,7 +83,7 @@ struct AuditLogTests {
 
     @Test func publicKeyPEMRoundTrips() throws {
         let signer = SoftwareAuditSigner()
-        let pem = AuditLog.publicKeyPEM(signer.publicKeyDER)
+        let pem = AuditPublicKey.pem(signer.publicKeyDER)
         #expect(pem.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
         #expect(pem.hasSuffix("\n-----END PUBLIC KEY-----\n"))
         #expect(try P256.Signing.PublicKey(pemRepresentation: pem).derRepresentation == Data(signer.publicKeyDER))
@@ -455,7 +457,7 @@ struct AuditLogTests {
             try await log.close()
             try await pool.shutdown()
 
-            let pem = AuditLog.publicKeyPEM(signer.publicKeyDER)
+            let pem = AuditPublicKey.pem(signer.publicKeyDER)
             let result = try AuditVerifier.verify(path: dir, publicKeyPEM: pem)
             #expect(result.isIntact, "\(String(describing: result.firstProblem))")
             #expect(result.checkpointsVerified == 3)
@@ -478,7 +480,7 @@ struct SoftwareAuditSigner: AuditSigner {
     // Kept as bytes: swift-crypto's key types are not Sendable.
     private let privateKey = P256.Signing.PrivateKey().rawRepresentation
     let publicKeyDER: [UInt8]
-    var pem: String { AuditLog.publicKeyPEM(publicKeyDER) }
+    var pem: String { AuditPublicKey.pem(publicKeyDER) }
 
     init() {
         publicKeyDER = Array(try! P256.Signing.PrivateKey(rawRepresentation: privateKey).publicKey.derRepresentation)

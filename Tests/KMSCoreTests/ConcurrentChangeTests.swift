@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 @testable import KMSCore
 import Synchronization
 import Testing

@@ -1,8 +1,9 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 @testable import KMSCore
+import KMSModel
 import Testing
+import _CryptoExtras
 
 @Suite("Encrypt, Decrypt, ReEncrypt and data keys")
 struct EncryptionTests {

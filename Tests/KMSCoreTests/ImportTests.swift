@@ -1,10 +1,11 @@
-import _CryptoExtras
 import COpenSSL
 import Crypto
 import Foundation
 @testable import KMSCore
+import KMSModel
 import PKCS11
 import Testing
+import _CryptoExtras
 
 /// Bring your own key: material wrapped outside the HSM (swift-crypto,
 /// OpenSSL), unwrapped inside it, and checked against computations done

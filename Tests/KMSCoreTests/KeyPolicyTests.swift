@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 import Testing
 
 @testable import KMSCore

@@ -1,5 +1,6 @@
 import Foundation
 @testable import KMSCore
+import KMSModel
 import Testing
 
 @Suite("Operation router")

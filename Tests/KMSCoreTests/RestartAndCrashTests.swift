@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 @testable import KMSCore
+import KMSModel
 import PKCS11
 import Testing
 
@@ -40,7 +41,7 @@ struct RestartAndCrashTests {
     private struct Snapshot: Equatable {
         var metadata: [KeyMetadata]
         var aliases: [AliasListEntry]
-        var tags: [[KMSCore.Tag]]
+        var tags: [[KMSModel.Tag]]
         var policies: [String]
         var rotations: [RotationsListEntry]
         var keyIDs: [String]
@@ -48,7 +49,7 @@ struct RestartAndCrashTests {
 
     private func snapshot(_ f: EngineFixture, _ keyIDs: [String], rotating: String) async throws -> Snapshot {
         var metadata: [KeyMetadata] = []
-        var tags: [[KMSCore.Tag]] = []
+        var tags: [[KMSModel.Tag]] = []
         var policies: [String] = []
         for id in keyIDs {
             metadata.append(try await f.engine.describeKey(KeyIdRequest(keyId: id), caller: f.caller).keyMetadata)
@@ -68,7 +69,7 @@ struct RestartAndCrashTests {
         try await withRestartableEngine(mode) { f in
             let caller = f.caller
             let symmetric = try await f.engine.createKey(
-                CreateKeyRequest(description: "restart: symmetric", tags: [KMSCore.Tag(tagKey: "team", tagValue: "storage")]),
+                CreateKeyRequest(description: "restart: symmetric", tags: [KMSModel.Tag(tagKey: "team", tagValue: "storage")]),
                 caller: caller).keyMetadata.keyId
             let ec = try await f.createKey(.eccNistP256, usage: .signVerify).keyId
             let rsa = try await f.createKey(.rsa2048, usage: .encryptDecrypt).keyId
@@ -78,7 +79,7 @@ struct RestartAndCrashTests {
             _ = try await f.engine.createAlias(AliasRequest(aliasName: "alias/restart/sym", targetKeyId: symmetric), caller: caller)
             _ = try await f.engine.createAlias(AliasRequest(aliasName: "alias/restart/ec", targetKeyId: ec), caller: caller)
             _ = try await f.engine.tagResource(
-                TagResourceRequest(keyId: ec, tags: [KMSCore.Tag(tagKey: "env", tagValue: "test"), KMSCore.Tag(tagKey: "owner", tagValue: "me")]),
+                TagResourceRequest(keyId: ec, tags: [KMSModel.Tag(tagKey: "env", tagValue: "test"), KMSModel.Tag(tagKey: "owner", tagValue: "me")]),
                 caller: caller)
             _ = try await f.engine.putKeyPolicy(PutKeyPolicyRequest(keyId: symmetric, policy: Self.customPolicy), caller: caller)
             _ = try await f.engine.enableKeyRotation(EnableKeyRotationRequest(keyId: symmetric, rotationPeriodInDays: 90),

@@ -1,5 +1,7 @@
 import Foundation
 @testable import KMSCore
+import KMSModel
+import KMSTokenSetup
 import PKCS11
 import SoftHSMTestSupport
 import Synchronization

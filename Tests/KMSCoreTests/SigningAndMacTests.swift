@@ -1,9 +1,10 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 @testable import KMSCore
+import KMSModel
 import SoftHSMTestSupport
 import Testing
+import _CryptoExtras
 
 @Suite("Sign, Verify, GetPublicKey, GenerateMac, VerifyMac, GenerateRandom")
 struct SigningAndMacTests {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import KMSCore
+import KMSModel
 import PKCS11
 import Testing
 

@@ -1,6 +1,8 @@
 import Foundation
 import KMSCore
+import KMSModel
 @testable import KMSServer
+import KMSTokenSetup
 import Logging
 import NIOCore
 import NIOPosix

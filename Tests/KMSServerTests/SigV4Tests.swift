@@ -1,5 +1,6 @@
 import Foundation
 import KMSCore
+import KMSModel
 @testable import KMSServer
 import Testing
 

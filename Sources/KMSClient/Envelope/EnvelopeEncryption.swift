@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import KMSCore
+import KMSModel
 
 /// Envelope encryption: a stream encrypted locally with AES-256-GCM under a
 /// fresh data key from GenerateDataKey, the data key kept (encrypted by KMS)

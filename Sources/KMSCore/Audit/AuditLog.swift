@@ -1,6 +1,8 @@
 import Crypto
 import Dispatch
 import Foundation
+import KMSAuditFormat
+import KMSModel
 import Synchronization
 
 /// The audit log (DESIGN.md §6): one JSON line per request, hash-chained,
@@ -253,20 +255,6 @@ public final class AuditLog: Sendable {
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
-    /// The audit public key as PEM (`-----BEGIN PUBLIC KEY-----`), for
-    /// `p11kms audit verify --public-key`.
-    public static func publicKeyPEM(_ spki: [UInt8]) -> String {
-        let base64 = Array(Data(spki).base64EncodedString().utf8)
-        var lines = ["-----BEGIN PUBLIC KEY-----"]
-        var i = 0
-        while i < base64.count {
-            lines.append(String(decoding: base64[i..<min(i + 64, base64.count)], as: UTF8.self))
-            i += 64
-        }
-        lines.append("-----END PUBLIC KEY-----")
-        return lines.joined(separator: "\n") + "\n"
-    }
-
     // MARK: The writer task
 
     /// Fails the log if a write has been in flight longer than
@@ -468,67 +456,6 @@ public final class AuditLog: Sendable {
         }
     }
 }
-
-/// Why the audit log could not do something. Callers of `append` turn any
-/// of these into `KMSInternalException` via `kmsError`.
-public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible {
-    private enum Code: Hashable, Sendable {
-        case io(call: String, path: String, errno: Int32)
-        case closed
-        case corrupt(path: String, reason: String)
-        case unreadable(path: String, reason: String)
-        case auditKey(String)
-        case notSigned(String)
-        case timedOut(Duration)
-    }
-
-    private let code: Code
-
-    private init(_ code: Code) { self.code = code }
-
-    static func io(_ call: String, _ path: String, _ errno: Int32) -> AuditLogError {
-        .init(.io(call: call, path: path, errno: errno))
-    }
-    static func corrupt(_ path: String, _ reason: String) -> AuditLogError { .init(.corrupt(path: path, reason: reason)) }
-    static func unreadable(_ path: String, _ reason: String) -> AuditLogError { .init(.unreadable(path: path, reason: reason)) }
-    static func auditKey(_ message: String) -> AuditLogError { .init(.auditKey(message)) }
-    static func notSigned(_ error: any Error) -> AuditLogError { .init(.notSigned(String(describing: error))) }
-    static func timedOut(_ wait: Duration) -> AuditLogError { .init(.timedOut(wait)) }
-
-    /// The log was closed; nothing more is written.
-    public static let closed = AuditLogError(.closed)
-
-    /// True when a line could not be written or synced.
-    public var isWriteFailure: Bool {
-        if case .io = code { return true }
-        return false
-    }
-
-    /// What a request fails with when its audit line cannot be written.
-    public var kmsError: KMSError {
-        .internalError("The request was not performed because the audit log cannot be written.")
-    }
-
-    public var description: String {
-        switch code {
-        case .io(let call, let path, let errno):
-            "\(call)(\(path)): \(String(cString: strerror(errno))) (errno \(errno))"
-        case .closed:
-            "the audit log is closed"
-        case .corrupt(let path, let reason):
-            "\(path): \(reason)"
-        case .unreadable(let path, let reason):
-            "\(path): \(reason)"
-        case .auditKey(let message):
-            message
-        case .notSigned(let reason):
-            "the checkpoint could not be signed: \(reason)"
-        case .timedOut(let wait):
-            "a write to the audit log did not finish within \(wait)"
-        }
-    }
-}
-
 /// A continuation that may be resumed from two places (the writer, and the
 /// watchdog that gives up on a stuck write); the first resume wins.
 private final class OnceContinuation: Sendable {

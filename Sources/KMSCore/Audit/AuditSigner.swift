@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import KMSAuditFormat
+import KMSTokenSetup
 import PKCS11
 
 /// Signs audit checkpoints with an ECDSA P-256 key.
@@ -21,7 +23,7 @@ extension AuditSigner {
 /// sign-only (made by `TokenSetup.ensureAuditKey`). The digest goes to the
 /// token as `CKM_ECDSA` input; the raw `r || s` comes back as DER.
 public struct HSMAuditSigner: AuditSigner {
-    public static let keyLabel = "p11kms-audit-key"
+    public static let keyLabel = TokenSetup.auditKeyLabel
 
     public let publicKeyDER: [UInt8]
     private let pool: SessionPool
@@ -85,30 +87,5 @@ public struct HSMAuditSigner: AuditSigner {
     private static func isP256(_ s: Session, _ key: ObjectHandle) throws -> Bool {
         let a = try s.attributes([.keyType, .ecParams], of: key)
         return KeyType(rawValue: a[0].ulongValue ?? 0) == .ec && a[1].value == NamedCurve.p256.ecParameters
-    }
-}
-
-extension TokenSetup {
-    /// Ensures the audit key pair exists: ECDSA P-256 token objects labelled
-    /// `HSMAuditSigner.keyLabel`, the private half private, sensitive, never
-    /// extractable and able only to sign, the public half only to verify.
-    /// Returns true when it was created now. Half a pair (or several) is an
-    /// error for a person to look at, never silently replaced: checkpoints
-    /// already written can only be verified with the old public key.
-    @discardableResult
-    public static func ensureAuditKey(_ session: Session) throws -> Bool {
-        let label = HSMAuditSigner.keyLabel
-        let privateKeys = try session.findObjects([.class(.privateKey), .token(true), .label(label)])
-        let publicKeys = try session.findObjects([.class(.publicKey), .token(true), .label(label)])
-        switch (privateKeys.count, publicKeys.count) {
-        case (0, 0):
-            _ = try session.generateKeyPair(.ec(.p256), KeyOptions(usage: [.sign, .verify], token: true, label: label))
-            return true
-        case (1, 1):
-            return false
-        default:
-            throw AuditLogError.auditKey("the token holds \(privateKeys.count) private and \(publicKeys.count) public "
-                + "keys labelled \(label); expected one of each")
-        }
     }
 }

@@ -1,3 +1,5 @@
+import KMSModel
+
 /// The symmetric ciphertext format (DESIGN.md §3):
 ///
 ///     "P11K" | format u8 = 1 | KeyId 16 bytes (UUID) | version u32 BE | iv 12 | ciphertext | tag 16

@@ -1,4 +1,5 @@
 import COpenSSL
+import KMSModel
 
 /// Public-key operations and padding that need no secret from the HSM, done
 /// with OpenSSL's libcrypto: signature verification from a stored

@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 import PKCS11
 import Synchronization
 

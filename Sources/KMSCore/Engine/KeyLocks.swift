@@ -1,4 +1,5 @@
 import KMSConcurrency
+import KMSModel
 import Synchronization
 
 /// One lock per key (or alias name), made on first use and dropped when no

@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 
 /// Member validation, one small named rule each, with AWS's limits from the
 /// botocore model. Every failure names the member.

@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 
 /// The ARN shape AWS SDKs parse: `arn:<partition>:kms:<region>:<account>:key/<id>`.
 public struct ARNFormat: Sendable, Hashable {

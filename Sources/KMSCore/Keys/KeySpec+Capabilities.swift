@@ -1,3 +1,4 @@
+import KMSModel
 import PKCS11
 
 /// The key spec answers every capability question, so no `switch keySpec`

@@ -1,4 +1,6 @@
 import Foundation
+import KMSModel
+import KMSTokenSetup
 import PKCS11
 import Synchronization
 
@@ -13,7 +15,7 @@ import Synchronization
 ///   non-extractable. The blob goes to the metadata store; on use it is
 ///   unwrapped (non-extractable) into a session object kept in a bounded LRU.
 final class KeyVault: Sendable {
-    static let domainKeyLabel = "p11kms-domain-key"
+    static let domainKeyLabel = TokenSetup.domainKeyLabel
     static let versionLabelPrefix = "p11kms/"
     static let importLabelPrefix = "p11kms-import/"
 

@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 
 /// A key's metadata as the store keeps it. Material lives in versions.
 public struct KeyRecord: Sendable, Hashable, Codable {
@@ -52,15 +53,6 @@ public struct KeyRecord: Sendable, Hashable, Codable {
         self.importedMaterialCheck = importedMaterialCheck
         self.currentVersion = currentVersion
         self.seal = seal
-    }
-}
-
-public struct Tag: Sendable, Hashable, Codable {
-    public var tagKey: String
-    public var tagValue: String
-    public init(tagKey: String, tagValue: String) {
-        self.tagKey = tagKey
-        self.tagValue = tagValue
     }
 }
 

@@ -1,38 +1,5 @@
 import Foundation
-
-public struct AliasRequest: Codable, Sendable {
-    public var aliasName: String?
-    public var targetKeyId: String?
-    public init(aliasName: String?, targetKeyId: String? = nil) {
-        self.aliasName = aliasName
-        self.targetKeyId = targetKeyId
-    }
-}
-
-public struct ListAliasesRequest: Codable, Sendable {
-    public var keyId: String?
-    public var limit: Int?
-    public var marker: String?
-    public init(keyId: String? = nil, limit: Int? = nil, marker: String? = nil) {
-        self.keyId = keyId
-        self.limit = limit
-        self.marker = marker
-    }
-}
-
-public struct AliasListEntry: Codable, Sendable, Hashable {
-    public var aliasName: String
-    public var aliasArn: String
-    public var targetKeyId: String?
-    public var creationDate: Date
-    public var lastUpdatedDate: Date
-}
-
-public struct ListAliasesResponse: Codable, Sendable {
-    public var aliases: [AliasListEntry]
-    public var nextMarker: String?
-    public var truncated: Bool
-}
+import KMSModel
 
 extension KMSEngine {
     public func createAlias(_ r: AliasRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {

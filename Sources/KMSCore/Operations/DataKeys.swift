@@ -1,50 +1,5 @@
 import Foundation
-
-public struct GenerateDataKeyRequest: Codable, Sendable {
-    public var keyId: String?
-    public var encryptionContext: [String: String]?
-    public var numberOfBytes: Int?
-    public var keySpec: DataKeySpec?
-    public var grantTokens: [String]?
-    public var dryRun: Bool?
-    public init(keyId: String?, keySpec: DataKeySpec? = nil, numberOfBytes: Int? = nil,
-                encryptionContext: [String: String]? = nil) {
-        self.keyId = keyId
-        self.keySpec = keySpec
-        self.numberOfBytes = numberOfBytes
-        self.encryptionContext = encryptionContext
-    }
-}
-
-public struct GenerateDataKeyResponse: Codable, Sendable {
-    public var ciphertextBlob: Data
-    /// Nil for GenerateDataKeyWithoutPlaintext.
-    public var plaintext: Data?
-    public var keyId: String
-    public var keyMaterialId: String?
-}
-
-public struct GenerateDataKeyPairRequest: Codable, Sendable {
-    public var encryptionContext: [String: String]?
-    public var keyId: String?
-    public var keyPairSpec: DataKeyPairSpec?
-    public var grantTokens: [String]?
-    public var dryRun: Bool?
-    public init(keyId: String?, keyPairSpec: DataKeyPairSpec?, encryptionContext: [String: String]? = nil) {
-        self.keyId = keyId
-        self.keyPairSpec = keyPairSpec
-        self.encryptionContext = encryptionContext
-    }
-}
-
-public struct GenerateDataKeyPairResponse: Codable, Sendable {
-    public var privateKeyCiphertextBlob: Data
-    /// Nil for GenerateDataKeyPairWithoutPlaintext.
-    public var privateKeyPlaintext: Data?
-    public var publicKey: Data
-    public var keyId: String
-    public var keyPairSpec: DataKeyPairSpec
-}
+import KMSModel
 
 extension KMSEngine {
     /// The key that encrypts a data key (pair): authorised, enabled, and a

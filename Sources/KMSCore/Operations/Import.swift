@@ -1,50 +1,7 @@
 import Crypto
 import Foundation
+import KMSModel
 import PKCS11
-
-public struct GetParametersForImportRequest: Codable, Sendable {
-    public var keyId: String?
-    public var wrappingAlgorithm: WrappingAlgorithm?
-    public var wrappingKeySpec: WrappingKeySpec?
-    public init(keyId: String?, wrappingAlgorithm: WrappingAlgorithm?, wrappingKeySpec: WrappingKeySpec?) {
-        self.keyId = keyId
-        self.wrappingAlgorithm = wrappingAlgorithm
-        self.wrappingKeySpec = wrappingKeySpec
-    }
-}
-
-public struct GetParametersForImportResponse: Codable, Sendable {
-    public var keyId: String
-    public var importToken: Data
-    public var publicKey: Data
-    public var parametersValidTo: Date
-}
-
-public struct ImportKeyMaterialRequest: Codable, Sendable {
-    public var keyId: String?
-    public var importToken: Data?
-    public var encryptedKeyMaterial: Data?
-    public var validTo: Date?
-    public var expirationModel: ExpirationModel?
-    public init(keyId: String?, importToken: Data?, encryptedKeyMaterial: Data?, validTo: Date? = nil,
-                expirationModel: ExpirationModel? = nil) {
-        self.keyId = keyId
-        self.importToken = importToken
-        self.encryptedKeyMaterial = encryptedKeyMaterial
-        self.validTo = validTo
-        self.expirationModel = expirationModel
-    }
-}
-
-public struct ImportKeyMaterialResponse: Codable, Sendable {
-    public var keyId: String
-    public var keyMaterialId: String
-}
-
-public struct DeleteImportedKeyMaterialResponse: Codable, Sendable {
-    public var keyId: String
-    public var keyMaterialId: String?
-}
 
 /// Bring your own key: the caller wraps key material to an RSA key pair the
 /// HSM made, and the HSM unwraps it; the material is never in plaintext here.

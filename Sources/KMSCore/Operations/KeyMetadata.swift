@@ -1,29 +1,5 @@
 import Foundation
-
-/// `KeyMetadata` as DescribeKey and CreateKey return it.
-public struct KeyMetadata: Codable, Sendable, Hashable {
-    public var awsAccountId: String
-    public var keyId: String
-    public var arn: String
-    public var creationDate: Date
-    public var enabled: Bool
-    public var description: String
-    public var keyUsage: KeyUsageType
-    public var keyState: KeyState
-    public var deletionDate: Date?
-    public var validTo: Date?
-    public var origin: Origin
-    public var expirationModel: ExpirationModel?
-    public var keyManager: String
-    public var customerMasterKeySpec: KeySpec
-    public var keySpec: KeySpec
-    public var encryptionAlgorithms: [EncryptionAlgorithm]?
-    public var signingAlgorithms: [SigningAlgorithm]?
-    public var macAlgorithms: [MacAlgorithm]?
-    public var multiRegion: Bool
-    public var pendingDeletionWindowInDays: Int?
-    public var currentKeyMaterialId: String?
-}
+import KMSModel
 
 extension KMSEngine {
     func metadata(_ key: KeyRecord) async throws -> KeyMetadata {

@@ -1,53 +1,6 @@
 import Foundation
+import KMSModel
 import PKCS11
-
-public struct GenerateMacRequest: Codable, Sendable {
-    public var message: Data?
-    public var keyId: String?
-    public var macAlgorithm: MacAlgorithm?
-    public var grantTokens: [String]?
-    public var dryRun: Bool?
-    public init(keyId: String?, message: Data?, macAlgorithm: MacAlgorithm?) {
-        self.keyId = keyId
-        self.message = message
-        self.macAlgorithm = macAlgorithm
-    }
-}
-
-public struct GenerateMacResponse: Codable, Sendable {
-    public var mac: Data
-    public var macAlgorithm: MacAlgorithm
-    public var keyId: String
-}
-
-public struct VerifyMacRequest: Codable, Sendable {
-    public var message: Data?
-    public var keyId: String?
-    public var macAlgorithm: MacAlgorithm?
-    public var mac: Data?
-    public var grantTokens: [String]?
-    public var dryRun: Bool?
-    public init(keyId: String?, message: Data?, macAlgorithm: MacAlgorithm?, mac: Data?) {
-        self.keyId = keyId
-        self.message = message
-        self.macAlgorithm = macAlgorithm
-        self.mac = mac
-    }
-}
-
-public struct VerifyMacResponse: Codable, Sendable {
-    public var keyId: String
-    public var macValid: Bool
-    public var macAlgorithm: MacAlgorithm
-}
-
-public struct GenerateRandomRequest: Codable, Sendable {
-    public var numberOfBytes: Int?
-    public var customKeyStoreId: String?
-    public init(numberOfBytes: Int?) { self.numberOfBytes = numberOfBytes }
-}
-
-public struct GenerateRandomResponse: Codable, Sendable { public var plaintext: Data }
 
 extension KMSEngine {
     private func macKey(_ keyId: String?, _ message: Data?, _ algorithm: MacAlgorithm?, _ grantTokens: [String]?,

@@ -1,35 +1,4 @@
-public struct GetKeyPolicyRequest: Codable, Sendable {
-    public var keyId: String?
-    public var policyName: String?
-    public init(keyId: String?, policyName: String? = nil) {
-        self.keyId = keyId
-        self.policyName = policyName
-    }
-}
-
-public struct GetKeyPolicyResponse: Codable, Sendable {
-    public var policy: String
-    public var policyName: String
-}
-
-public struct PutKeyPolicyRequest: Codable, Sendable {
-    public var keyId: String?
-    public var policyName: String?
-    public var policy: String?
-    public var bypassPolicyLockoutSafetyCheck: Bool?
-    public init(keyId: String?, policy: String?, policyName: String? = nil, bypassPolicyLockoutSafetyCheck: Bool? = nil) {
-        self.keyId = keyId
-        self.policy = policy
-        self.policyName = policyName
-        self.bypassPolicyLockoutSafetyCheck = bypassPolicyLockoutSafetyCheck
-    }
-}
-
-public struct ListKeyPoliciesResponse: Codable, Sendable {
-    public var policyNames: [String]
-    public var nextMarker: String?
-    public var truncated: Bool
-}
+import KMSModel
 
 /// Key policies are stored here; who they allow is decided by the access
 /// control layer in front of the engine.

@@ -1,47 +1,5 @@
 import Foundation
-
-public struct EnableKeyRotationRequest: Codable, Sendable {
-    public var keyId: String?
-    public var rotationPeriodInDays: Int?
-    public init(keyId: String?, rotationPeriodInDays: Int? = nil) {
-        self.keyId = keyId
-        self.rotationPeriodInDays = rotationPeriodInDays
-    }
-}
-
-public struct GetKeyRotationStatusResponse: Codable, Sendable {
-    public var keyRotationEnabled: Bool
-    public var keyId: String
-    public var rotationPeriodInDays: Int?
-    public var nextRotationDate: Date?
-}
-
-public struct ListKeyRotationsRequest: Codable, Sendable {
-    public var keyId: String?
-    public var includeKeyMaterial: String?
-    public var limit: Int?
-    public var marker: String?
-    public init(keyId: String?, includeKeyMaterial: String? = nil, limit: Int? = nil, marker: String? = nil) {
-        self.keyId = keyId
-        self.includeKeyMaterial = includeKeyMaterial
-        self.limit = limit
-        self.marker = marker
-    }
-}
-
-public struct RotationsListEntry: Codable, Sendable, Hashable {
-    public var keyId: String
-    public var keyMaterialId: String
-    public var keyMaterialState: String
-    public var rotationDate: Date
-    public var rotationType: RotationType?
-}
-
-public struct ListKeyRotationsResponse: Codable, Sendable {
-    public var rotations: [RotationsListEntry]
-    public var nextMarker: String?
-    public var truncated: Bool
-}
+import KMSModel
 
 extension KMSEngine {
     private func checkRotatable(_ key: KeyRecord) throws {

@@ -1,61 +1,7 @@
 import Crypto
 import Foundation
+import KMSModel
 import PKCS11
-
-public struct GetPublicKeyResponse: Codable, Sendable {
-    public var keyId: String
-    public var publicKey: Data
-    public var customerMasterKeySpec: KeySpec
-    public var keySpec: KeySpec
-    public var keyUsage: KeyUsageType
-    public var encryptionAlgorithms: [EncryptionAlgorithm]?
-    public var signingAlgorithms: [SigningAlgorithm]?
-}
-
-public struct SignRequest: Codable, Sendable {
-    public var keyId: String?
-    public var message: Data?
-    public var messageType: MessageType?
-    public var grantTokens: [String]?
-    public var signingAlgorithm: SigningAlgorithm?
-    public var dryRun: Bool?
-    public init(keyId: String?, message: Data?, messageType: MessageType? = nil, signingAlgorithm: SigningAlgorithm?) {
-        self.keyId = keyId
-        self.message = message
-        self.messageType = messageType
-        self.signingAlgorithm = signingAlgorithm
-    }
-}
-
-public struct SignResponse: Codable, Sendable {
-    public var keyId: String
-    public var signature: Data
-    public var signingAlgorithm: SigningAlgorithm
-}
-
-public struct VerifyRequest: Codable, Sendable {
-    public var keyId: String?
-    public var message: Data?
-    public var messageType: MessageType?
-    public var signature: Data?
-    public var signingAlgorithm: SigningAlgorithm?
-    public var grantTokens: [String]?
-    public var dryRun: Bool?
-    public init(keyId: String?, message: Data?, messageType: MessageType? = nil, signature: Data?,
-                signingAlgorithm: SigningAlgorithm?) {
-        self.keyId = keyId
-        self.message = message
-        self.messageType = messageType
-        self.signature = signature
-        self.signingAlgorithm = signingAlgorithm
-    }
-}
-
-public struct VerifyResponse: Codable, Sendable {
-    public var keyId: String
-    public var signatureValid: Bool
-    public var signingAlgorithm: SigningAlgorithm
-}
 
 extension KMSEngine {
     public func getPublicKey(_ r: KeyIdRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> GetPublicKeyResponse {

@@ -1,37 +1,4 @@
-public struct TagResourceRequest: Codable, Sendable {
-    public var keyId: String?
-    public var tags: [Tag]?
-    public init(keyId: String?, tags: [Tag]?) {
-        self.keyId = keyId
-        self.tags = tags
-    }
-}
-
-public struct UntagResourceRequest: Codable, Sendable {
-    public var keyId: String?
-    public var tagKeys: [String]?
-    public init(keyId: String?, tagKeys: [String]?) {
-        self.keyId = keyId
-        self.tagKeys = tagKeys
-    }
-}
-
-public struct ListResourceTagsRequest: Codable, Sendable {
-    public var keyId: String?
-    public var limit: Int?
-    public var marker: String?
-    public init(keyId: String?, limit: Int? = nil, marker: String? = nil) {
-        self.keyId = keyId
-        self.limit = limit
-        self.marker = marker
-    }
-}
-
-public struct ListResourceTagsResponse: Codable, Sendable {
-    public var tags: [Tag]
-    public var nextMarker: String?
-    public var truncated: Bool
-}
+import KMSModel
 
 extension KMSEngine {
     public func tagResource(_ r: TagResourceRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {

@@ -1,3 +1,5 @@
+import KMSModel
+
 /// Who may do what (DESIGN.md §5). Key operations are decided by the key's
 /// policy; service operations (CreateKey, ListKeys, ListAliases,
 /// GenerateRandom) by the daemon's configuration. Configured admins may

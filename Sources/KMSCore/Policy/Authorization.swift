@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 import Synchronization
 
 /// Condition values a request offers to key policies (DESIGN.md §5).

@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 
 /// A key policy: an AWS-shaped JSON document whose principals are Unix users
 /// and groups (and access key names), parsed and checked once so evaluating it

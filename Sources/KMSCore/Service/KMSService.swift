@@ -1,4 +1,6 @@
 import Foundation
+import KMSAuditFormat
+import KMSModel
 import Logging
 import PKCS11
 import Synchronization

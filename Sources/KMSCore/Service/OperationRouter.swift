@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 
 /// `X-Amz-Target: TrentService.<Operation>` to the engine method, with the
 /// codec on both sides: the routing step of `KMSService`.

@@ -1,4 +1,5 @@
 import Foundation
+import KMSModel
 import Synchronization
 
 /// The engine's authoritative, in-memory copy of every key, version, alias

@@ -1,4 +1,6 @@
 import Foundation
+import KMSModel
+import KMSTokenSetup
 import PKCS11
 import Synchronization
 
@@ -80,7 +82,7 @@ public protocol MetadataSealer: Sendable {
 /// non-extractable generic secret that can only sign and verify. Whoever can
 /// edit the database cannot make a seal without the token and its PIN.
 public final class HSMMetadataSealer: MetadataSealer {
-    public static let keyLabel = "p11kms-metadata-seal-key"
+    public static let keyLabel = TokenSetup.sealKeyLabel
     private let pool: SessionPool
     private let handle: Mutex<(ObjectHandle, UInt64)?>
 
@@ -113,19 +115,5 @@ public final class HSMMetadataSealer: MetadataSealer {
     public func verify(_ bytes: [UInt8], seal: [UInt8]) async throws -> Bool {
         let key = try await keyHandle()
         return try await pool.withSession { try $0.verify(bytes, signature: seal, key: key, mechanism: .sha256HMAC) }
-    }
-}
-
-extension TokenSetup {
-    /// Ensures the metadata-seal key exists: an HMAC key (32-byte generic
-    /// secret) that is a private, sensitive, never-extractable token object
-    /// able only to sign and verify. Returns true when it was created now.
-    @discardableResult
-    public static func ensureSealKey(_ session: Session) throws -> Bool {
-        let existing = try session.findObjects([.class(.secretKey), .token(true), .label(HSMMetadataSealer.keyLabel)])
-        guard existing.isEmpty else { return false }
-        _ = try session.generateKey(.genericSecret(bytes: 32), KeyOptions(usage: .signVerify, token: true,
-                                                                          label: HSMMetadataSealer.keyLabel))
-        return true
     }
 }

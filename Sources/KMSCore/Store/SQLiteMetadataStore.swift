@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KMSModel
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KMSModel
 import Synchronization
 
 /// A `MetadataStore` whose power-granting rows carry seals made in the HSM

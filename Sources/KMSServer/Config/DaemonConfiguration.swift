@@ -1,5 +1,6 @@
 import Foundation
 import KMSCore
+import KMSModel
 
 /// `p11kmsd --config FILE`: the production configuration (TOML). Every key
 /// is documented in the README; unknown keys are errors, so a typo never

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KMSCore
+import KMSModel
 
 /// Checks the Signature Version 4 signature of each request on the TCP
 /// listener and names its caller. Every refusal carries the exception name

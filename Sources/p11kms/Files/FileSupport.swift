@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import KMSClient
-import KMSCore
+import KMSModel
 
 /// Options shared by the commands that talk to the daemon's socket.
 struct FileSocketOptions: ParsableArguments {

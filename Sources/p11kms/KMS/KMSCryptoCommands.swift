@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import KMSClient
-import KMSCore
+import KMSModel
 
 // MARK: Encryption
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import KMSClient
-import KMSCore
+import KMSModel
 
 // The plumbing shared by the aws-kms-style subcommands: the socket and output
 // options, `fileb://` / `file://` inputs, JSON and text output, and AWS-style

@@ -1,6 +1,5 @@
 import Foundation
-@testable import KMSCore
-import KMSServer
+import KMSModel
 import Testing
 
 /// Expects `body` to throw a `KMSError` called `name`, and returns it.

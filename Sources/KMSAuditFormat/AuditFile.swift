@@ -13,35 +13,35 @@ import Darwin
 /// and a new `audit.log` starts. Files are created 0600, and every creation
 /// or rename is followed by an fsync of the directory, so a line that was
 /// fsync'ed cannot vanish with a directory entry after a crash.
-struct AuditFile: Sendable {
-    static let activeName = "audit.log"
+package struct AuditFile: Sendable {
+    package static let activeName = "audit.log"
 
-    let path: String
-    let directory: String
+    package let path: String
+    package let directory: String
     /// Only a regular file rotates (a test's `/dev/full` does not).
-    let isRegular: Bool
-    private(set) var fd: Int32
-    private(set) var size: Int
+    package let isRegular: Bool
+    package private(set) var fd: Int32
+    package private(set) var size: Int
     /// Seq of the active file's first line; nil while it is empty.
-    private(set) var firstSeq: UInt64?
+    package private(set) var firstSeq: UInt64?
 
     /// Where the chain stood when the log was opened.
-    struct Tail: Sendable {
-        var lastSeq: UInt64 = 0
-        var lastHash = AuditLine.zeroHash
-        var lastIsCheckpoint = false
+    package struct Tail: Sendable {
+        package var lastSeq: UInt64 = 0
+        package var lastHash = AuditLine.zeroHash
+        package var lastIsCheckpoint = false
         /// Bytes of an incomplete last line (a crash mid-write) cut off on
         /// open. Such a line was never fsync'ed whole, so no response that
         /// depended on it was sent.
-        var droppedBytes = 0
+        package var droppedBytes = 0
     }
 
-    static func rotatedName(firstSeq: UInt64) -> String {
+    package static func rotatedName(firstSeq: UInt64) -> String {
         "audit-" + String(repeating: "0", count: max(0, 12 - String(firstSeq).count)) + String(firstSeq) + ".log"
     }
 
     /// Whether `name` is a rotated file's name, and its first seq.
-    static func rotatedSeq(_ name: String) -> UInt64? {
+    package static func rotatedSeq(_ name: String) -> UInt64? {
         guard name.hasPrefix("audit-"), name.hasSuffix(".log") else { return nil }
         let digits = name.dropFirst(6).dropLast(4)
         guard digits.count >= 12, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
@@ -50,14 +50,14 @@ struct AuditFile: Sendable {
 
     /// The files of an audit directory in chain order: rotated ones by name,
     /// then `audit.log`.
-    static func chainFiles(in directory: String) throws -> [String] {
+    package static func chainFiles(in directory: String) throws -> [String] {
         let names = try names(in: directory)
         var files = rotated(names)
         if names.contains(activeName) { files.append(activeName) }
         return files.map { directory + "/" + $0 }
     }
 
-    static func rotatedFiles(in directory: String) throws -> [String] {
+    package static func rotatedFiles(in directory: String) throws -> [String] {
         try rotated(names(in: directory)).map { directory + "/" + $0 }
     }
 
@@ -78,7 +78,7 @@ struct AuditFile: Sendable {
     /// off an incomplete last line, and finds the chain's head: the last line
     /// of the active file, or of the newest rotated file if the active one is
     /// empty (as after a crash between rotation's rename and create).
-    static func open(path: String, createDirectory: Bool) throws -> (AuditFile, Tail) {
+    package static func open(path: String, createDirectory: Bool) throws -> (AuditFile, Tail) {
         let directory = (path as NSString).deletingLastPathComponent
         if createDirectory, !FileManager.default.fileExists(atPath: directory) {
             // An existing directory's mode is left alone: it may be shared
@@ -155,7 +155,7 @@ struct AuditFile: Sendable {
 
     /// Writes all of `bytes` (one `write` as a rule; O_APPEND keeps lines
     /// whole against other writers). Does not sync.
-    mutating func append(_ bytes: [UInt8]) throws {
+    package mutating func append(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -170,7 +170,7 @@ struct AuditFile: Sendable {
         size += bytes.count
     }
 
-    func sync() throws {
+    package func sync() throws {
         // A regular file needs its data and size on disk; fsync on a device
         // such as /dev/full may be refused and means nothing there.
         guard isRegular else { return }
@@ -179,13 +179,13 @@ struct AuditFile: Sendable {
         }
     }
 
-    mutating func noteFirstSeq(_ seq: UInt64) {
+    package mutating func noteFirstSeq(_ seq: UInt64) {
         if firstSeq == nil { firstSeq = seq }
     }
 
     /// Renames the (synced) active file to its rotated name and starts an
     /// empty one. Refuses to replace an existing rotated file.
-    mutating func rotate() throws {
+    package mutating func rotate() throws {
         guard isRegular, let firstSeq else { return }
         let target = directory + "/" + Self.rotatedName(firstSeq: firstSeq)
         guard access(target, F_OK) != 0 else { throw AuditLogError.corrupt(target, "a rotated file of that name exists") }
@@ -202,11 +202,11 @@ struct AuditFile: Sendable {
         self.firstSeq = nil
     }
 
-    func close() {
+    package func close() {
         _ = posixClose(fd)
     }
 
-    static func syncDirectory(_ directory: String) throws {
+    package static func syncDirectory(_ directory: String) throws {
         let dfd = posixOpen(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dfd >= 0 else { throw AuditLogError.io("open", directory, errno) }
         defer { _ = posixClose(dfd) }

@@ -31,17 +31,6 @@ public struct AuditPrincipal: Sendable, Codable, Hashable {
         self.remoteAddress = remoteAddress
     }
 
-    /// The request's caller.
-    public init(_ principal: Principal) {
-        if principal.isAccessKeyCaller {
-            self.init(uid: nil, gid: nil, pid: nil, accessKey: principal.accessKeyID,
-                      accessKeyName: principal.accessKeyName, remoteAddress: principal.remoteAddress)
-        } else {
-            self.init(uid: principal.uid, user: principal.userName, gid: principal.gid, pid: principal.pid,
-                      executable: principal.executable)
-        }
-    }
-
     /// This process, for events the service records about itself.
     public static var service: AuditPrincipal {
         AuditPrincipal(uid: getuid(), gid: getgid(), pid: getpid())
@@ -185,16 +174,16 @@ public struct AuditEvent: Sendable, Codable, Hashable {
 ///   audit key's SubjectPublicKeyInfo, so a verifier holding several keys
 ///   knows which one signed. A valid checkpoint vouches for every line before
 ///   it, because each line's hash covers the one before.
-enum AuditLine {
-    static let zeroHash = String(repeating: "0", count: 64)
+package enum AuditLine {
+    package static let zeroHash = String(repeating: "0", count: 64)
 
     /// Reads the time format (any ISO 8601 time with fractional seconds).
-    static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    package static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     /// UTC, rounded to the millisecond: `2025-01-02T03:04:05.678Z`. By hand:
     /// the format style truncates, and a `Date` made from a decimal number of
     /// milliseconds is often a hair below it.
-    static func formatTime(_ date: Date) -> String {
+    package static func formatTime(_ date: Date) -> String {
         let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
         var seconds = time_t(ms >= 0 ? ms / 1000 : (ms - 999) / 1000)
         let millis = Int(ms - Int64(seconds) * 1000)
@@ -209,7 +198,7 @@ enum AuditLine {
             + "." + pad(millis, 3) + "Z"
     }
 
-    static func event(seq: UInt64, prev: String, _ e: AuditEvent) -> [UInt8] {
+    package static func event(seq: UInt64, prev: String, _ e: AuditEvent) -> [UInt8] {
         var line = JSONObjectWriter()
         line.field("seq", seq)
         line.field("prev", prev)
@@ -241,7 +230,7 @@ enum AuditLine {
         return line.finish() + [newline]
     }
 
-    static func checkpoint(seq: UInt64, head: String, signature: [UInt8], keyID: String) -> [UInt8] {
+    package static func checkpoint(seq: UInt64, head: String, signature: [UInt8], keyID: String) -> [UInt8] {
         var line = JSONObjectWriter()
         line.field("seq", seq)
         line.field("prev", head)
@@ -254,35 +243,35 @@ enum AuditLine {
 
     /// The message a checkpoint signs: SHA-256 of the head hash's 32 bytes.
     /// Callers of `P256` pass `headBytes` (it hashes); the HSM gets this digest.
-    static func checkpointDigest(headBytes: [UInt8]) -> [UInt8] {
+    package static func checkpointDigest(headBytes: [UInt8]) -> [UInt8] {
         Array(SHA256.hash(data: headBytes))
     }
 
     /// The chain hash of a line: hex SHA-256 of its bytes without the `\n`.
-    static func hash(_ line: some BidirectionalCollection<UInt8>) -> String {
+    package static func hash(_ line: some BidirectionalCollection<UInt8>) -> String {
         hex(Array(SHA256.hash(data: Array(line.last == newline ? line.dropLast() : line[...]))))
     }
 
     /// Microsecond resolution is plenty; non-finite values are left out.
-    static func roundedDuration(_ ms: Double?) -> Double? {
+    package static func roundedDuration(_ ms: Double?) -> Double? {
         guard let ms, ms.isFinite else { return nil }
         return (ms * 1000).rounded() / 1000
     }
 
     /// The fields every line has, and those of checkpoints; event fields are
     /// not needed to check the chain.
-    struct Header: Decodable {
-        var seq: UInt64?
-        var prev: String?
-        var type: String?
-        var head: String?
-        var sig: String?
-        var key: String?
+    package struct Header: Decodable {
+        package var seq: UInt64?
+        package var prev: String?
+        package var type: String?
+        package var head: String?
+        package var sig: String?
+        package var key: String?
     }
 
-    static let newline = UInt8(ascii: "\n")
+    package static let newline = UInt8(ascii: "\n")
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    package static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)
@@ -294,7 +283,7 @@ enum AuditLine {
     }
 
     /// Bytes from lowercase or uppercase hex, or nil.
-    static func bytes(hex: String) -> [UInt8]? {
+    package static func bytes(hex: String) -> [UInt8]? {
         let chars = Array(hex.utf8)
         guard chars.count % 2 == 0 else { return nil }
         func nibble(_ c: UInt8) -> UInt8? {
