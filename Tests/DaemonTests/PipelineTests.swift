@@ -146,37 +146,45 @@ struct PipelineTests {
                     }
                 }
             }
-            var undone: [String] = []
             let plaintext = Data("x".utf8).base64EncodedString()
-            for round in 0..<50 {
-                if scheduleDeletion {
-                    let (s, _) = try d.callJSON("ScheduleKeyDeletion", ["KeyId": key, "PendingWindowInDays": 7])
-                    #expect(s == 200)
-                    if try Self.keyState(d, key) != "PendingDeletion" { undone.append("round \(round): ScheduleKeyDeletion") }
-                    _ = try d.callJSON("CancelKeyDeletion", ["KeyId": key])
-                    if try Self.keyState(d, key) != "Disabled" { undone.append("round \(round): CancelKeyDeletion") }
-                } else {
-                    #expect(try d.callJSON("DisableKey", ["KeyId": key]).0 == 200)
-                    if try Self.keyState(d, key) != "Disabled" { undone.append("round \(round): DisableKey") }
-                }
-                #expect(try d.callJSON("EnableKey", ["KeyId": key]).0 == 200)
-                if try Self.keyState(d, key) != "Enabled" { undone.append("round \(round): EnableKey") }
+            let found = Mutex<[String]>([])
+            // The rounds block in recv, so they run on a thread, not on Swift's cooperative pool.
+            let rounds = await onThreads(1) { _ in
+                var undone: [String] = []
+                defer { found.withLock { $0 = undone } }
+                for round in 0..<50 {
+                    if scheduleDeletion {
+                        if try d.callJSON("ScheduleKeyDeletion", ["KeyId": key, "PendingWindowInDays": 7]).0 != 200 {
+                            undone.append("round \(round): ScheduleKeyDeletion refused")
+                        }
+                        if try Self.keyState(d, key) != "PendingDeletion" { undone.append("round \(round): ScheduleKeyDeletion") }
+                        _ = try d.callJSON("CancelKeyDeletion", ["KeyId": key])
+                        if try Self.keyState(d, key) != "Disabled" { undone.append("round \(round): CancelKeyDeletion") }
+                    } else {
+                        if try d.callJSON("DisableKey", ["KeyId": key]).0 != 200 { undone.append("round \(round): DisableKey refused") }
+                        if try Self.keyState(d, key) != "Disabled" { undone.append("round \(round): DisableKey") }
+                    }
+                    if try d.callJSON("EnableKey", ["KeyId": key]).0 != 200 { undone.append("round \(round): EnableKey refused") }
+                    if try Self.keyState(d, key) != "Enabled" { undone.append("round \(round): EnableKey") }
 
-                let deny = Self.policy(denyEncrypt: true, round: round)
-                #expect(try d.callJSON("PutKeyPolicy", ["KeyId": key, "PolicyName": "default", "Policy": deny]).0 == 200)
-                let got = try d.callJSON("GetKeyPolicy", ["KeyId": key, "PolicyName": "default"]).1["Policy"] as? String
-                if got != deny { undone.append("round \(round): PutKeyPolicy (GetKeyPolicy)") }
-                let refused = try d.callJSON("Encrypt", ["KeyId": key, "Plaintext": plaintext])
-                if refused.1["__type"] as? String != "AccessDeniedException" { undone.append("round \(round): the Deny") }
-                let allow = Self.policy(denyEncrypt: false, round: round)
-                #expect(try d.callJSON("PutKeyPolicy", ["KeyId": key, "PolicyName": "default", "Policy": allow]).0 == 200)
-                if try d.callJSON("Encrypt", ["KeyId": key, "Plaintext": plaintext]).0 != 200 {
-                    undone.append("round \(round): lifting the Deny")
+                    let deny = Self.policy(denyEncrypt: true, round: round)
+                    if try d.callJSON("PutKeyPolicy", ["KeyId": key, "PolicyName": "default", "Policy": deny]).0 != 200 { undone.append("round \(round): PutKeyPolicy refused") }
+                    let got = try d.callJSON("GetKeyPolicy", ["KeyId": key, "PolicyName": "default"]).1["Policy"] as? String
+                    if got != deny { undone.append("round \(round): PutKeyPolicy (GetKeyPolicy)") }
+                    let refused = try d.callJSON("Encrypt", ["KeyId": key, "Plaintext": plaintext])
+                    if refused.1["__type"] as? String != "AccessDeniedException" { undone.append("round \(round): the Deny") }
+                    let allow = Self.policy(denyEncrypt: false, round: round)
+                    if try d.callJSON("PutKeyPolicy", ["KeyId": key, "PolicyName": "default", "Policy": allow]).0 != 200 { undone.append("round \(round): PutKeyPolicy refused") }
+                    if try d.callJSON("Encrypt", ["KeyId": key, "Plaintext": plaintext]).0 != 200 {
+                        undone.append("round \(round): lifting the Deny")
+                    }
                 }
             }
             stop.set()
             let floodErrors = await flooding.value.compactMap { $0 }
             #expect(floodErrors.isEmpty, "\(floodErrors.prefix(3))")
+            #expect(rounds.allSatisfy { $0 == nil }, "\(rounds.compactMap { $0 })")
+            let undone = found.withLock { $0 }
             #expect(undone.isEmpty, "acknowledged changes undone: \(undone)")
         }
     }
@@ -312,22 +320,32 @@ struct PipelineTests {
             let check = try await DaemonProcess(stateDirectory: state)
             let facts = acknowledged.withLock { $0 }
             #expect(!facts.keys.isEmpty, "round \(round): the load made keys before the kill")
-            var states: [String: String] = [:]
-            for (key, expected) in facts.keys {
-                let actual = try Self.keyState(check, key)
-                states[key] = actual
-                let allowed = [expected] + (facts.unacknowledged[key].map { [$0] } ?? [])
-                #expect(actual.map(allowed.contains) == true,
-                        "round \(round): key \(key) is \(actual ?? "missing"), acknowledged \(expected)")
+            // The checks block in recv: on a thread, not on Swift's cooperative pool.
+            let seen = Mutex<(states: [String: String], problems: [String])>(([:], []))
+            let checked = await onThreads(1) { _ in
+                var states: [String: String] = [:]
+                var problems: [String] = []
+                defer { seen.withLock { $0 = (states, problems) } }
+                for (key, expected) in facts.keys {
+                    let actual = try Self.keyState(check, key)
+                    states[key] = actual
+                    let allowed = [expected] + (facts.unacknowledged[key].map { [$0] } ?? [])
+                    if actual.map(allowed.contains) != true {
+                        problems.append("key \(key) is \(actual ?? "missing"), acknowledged \(expected)")
+                    }
+                }
+                for (key, blob) in facts.ciphertexts where states[key] == "Enabled" {
+                    let r = try check.callJSON("Decrypt", ["CiphertextBlob": blob])
+                    if r.1["Plaintext"] as? String != plaintext { problems.append("a ciphertext of \(key): \(r.1)") }
+                }
             }
+            #expect(checked.allSatisfy { $0 == nil }, "round \(round): \(checked.compactMap { $0 })")
+            let (states, problems) = seen.withLock { $0 }
+            #expect(problems.isEmpty, "round \(round): \(problems.prefix(5))")
             // Keys whose in-flight change did happen are that change's from now on.
             acknowledged.withLock { a in
                 for (key, state) in a.unacknowledged where states[key] == state { a.keys[key] = state }
                 a.unacknowledged = [:]
-            }
-            for (key, blob) in facts.ciphertexts where states[key] == "Enabled" {
-                let r = try check.callJSON("Decrypt", ["CiphertextBlob": blob])
-                #expect(r.1["Plaintext"] as? String == plaintext, "round \(round): a ciphertext of \(key): \(r.1)")
             }
             #expect(try await check.stop() == 0)
         }

@@ -10,7 +10,8 @@ import Testing
 struct ConcurrentChangeTests {
     @Test("a flood of TagResource never undoes DisableKey, EnableKey, PutKeyPolicy or a rotation")
     func floodLosesNothing() async throws {
-        try await withEngine(.wrapped) { f in
+        // Long waits: under the whole suite the 2-thread pool is shared with blocking tests.
+        try await withEngine(.wrapped, configure: { $0.changeTimeout = .seconds(600) }) { f in
             let key = try await f.createKey().keyId
             let stop = Shared(false)
             let tagged = Shared(0)
