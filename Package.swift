@@ -192,6 +192,8 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            // Project Wycheproof vectors (Apache-2.0, LICENSE beside them).
+            resources: [.copy("Resources/wycheproof")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,46 +1,27 @@
+import KMSCore
 import NIOCore
-import Synchronization
 
-/// Which connections are let in: at most `total` open at once, and at most
-/// `perCaller` of them for one caller (a uid on the Unix socket, a source
-/// address on TCP), so one local user or one remote host cannot take every
-/// connection. Decided before a connection becomes an `NIOAsyncChannel`: a
-/// refused one gets a 503 ThrottlingException (plain HTTP only) and is
-/// closed by a handler of its own, never handed to the server.
-final class ConnectionAdmission: Sendable {
-    let total: Int
-    let perCaller: Int
-    private struct State {
-        var open = 0
-        var byCaller: [String: Int] = [:]
-    }
-    private let state = Mutex(State())
+/// Which connections are let in: `Admission`'s bounds (at most `total`
+/// open, at most `perCaller` for one caller — a uid on the Unix socket, a
+/// source address on TCP), each slot held until its channel closes. Decided
+/// before a connection becomes an `NIOAsyncChannel`: a refused one gets a
+/// 503 ThrottlingException (plain HTTP only) and is closed by a handler of
+/// its own, never handed to the server.
+struct ConnectionAdmission: Sendable {
+    let bounds: Admission
 
     init(total: Int, perCaller: Int) {
-        self.total = total
-        self.perCaller = perCaller
+        bounds = Admission(total: total, perCaller: perCaller)
     }
 
-    var open: Int { state.withLock { $0.open } }
+    var open: Int { bounds.running }
 
-    /// Counts `channel` against `caller` until it closes; false when over a bound.
-    func admit(_ channel: any Channel, caller: String) -> Bool {
-        let admitted = state.withLock { s -> Bool in
-            guard s.open < total, s.byCaller[caller, default: 0] < perCaller else { return false }
-            s.open += 1
-            s.byCaller[caller, default: 0] += 1
-            return true
-        }
-        if admitted {
-            channel.closeFuture.whenComplete { _ in
-                self.state.withLock { s in
-                    s.open -= 1
-                    let left = s.byCaller[caller, default: 1] - 1
-                    s.byCaller[caller] = left == 0 ? nil : left
-                }
-            }
-        }
-        return admitted
+    /// Counts `channel` against `caller` until it closes, or says why not.
+    func admit(_ channel: any Channel, caller: String) -> Admission.Refusal? {
+        if let refusal = bounds.admit(caller) { return refusal }
+        let bounds = self.bounds
+        channel.closeFuture.whenComplete { _ in bounds.release(caller) }
+        return nil
     }
 }
 

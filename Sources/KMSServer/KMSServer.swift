@@ -146,10 +146,11 @@ public final class KMSServer: Sendable {
         }
         let limits = (configuration.idleTimeout, configuration.requestTimeout)
         return caller.flatMapThrowing { caller in
-            guard self.admission.admit(channel, caller: caller) else {
-                let reason = self.admission.open >= self.admission.total
-                    ? "\(self.admission.total) connections are open, the most this service takes; retry later."
-                    : "This caller has \(self.admission.perCaller) connections open, the most one caller may; close some."
+            if let refusal = self.admission.admit(channel, caller: caller) {
+                let reason = switch refusal {
+                case .full(let total): "\(total) connections are open, the most this service takes; retry later."
+                case .caller(let most): "This caller has \(most) connections open, the most one caller may; close some."
+                }
                 self.logRefusal(reason, caller: caller)
                 try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(answer: tls == nil, reason: reason))
                 return .refused

@@ -142,6 +142,7 @@ func measure(_ op: RawOperation, threads: Int, token: Token, keys: Keys, options
     let start = nowNanoseconds() + 50_000_000 // every thread starts together
     let measureFrom = start + UInt64(options.warmup * 1e9)
     let end = measureFrom + UInt64(options.duration * 1e9)
+    // A synchronous program: this waits on the main thread, never on Swift's cooperative pool.
     let done = DispatchSemaphore(value: 0)
     for i in 0..<threads {
         let session = sessions[i]

@@ -168,7 +168,9 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// Runs `body(index)` on `count` OS threads and waits for all of them.
+/// Runs `body(index)` on `count` OS threads and waits for all of them. The
+/// load generator is synchronous: the wait blocks its main thread, never
+/// Swift's cooperative pool (nothing here is async).
 func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     let done = DispatchSemaphore(value: 0)
     for i in 0..<count {

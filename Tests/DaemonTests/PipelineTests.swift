@@ -371,10 +371,10 @@ struct PipelineTests {
         }
         while sent.value < 64 { try await Task.sleep(for: .milliseconds(10)) }
         try await Task.sleep(for: .milliseconds(200))
-        let signalled = ContinuousClock.now
         d.signal(SIGTERM)
-        let status = try await d.waitForExit(timeout: 30)
-        let took = ContinuousClock.now - signalled
+        // Bounded, not open-ended: the drain's 1 s plus the HSM finishing the
+        // generations already running, well inside this wait.
+        let status = try await d.waitForExit(timeout: 20)
         let errors = await load.value.compactMap { $0 }
         #expect(status == 0, "\(d.stderrText())")
         #expect(errors.isEmpty, "every request got an answer: \(errors.prefix(3))")
@@ -382,9 +382,6 @@ struct PipelineTests {
         #expect(outcomes.count == 64)
         #expect(Set(outcomes).isSubset(of: ["ok", "KMSInternalException"]), "\(Set(outcomes))")
         #expect(outcomes.contains("KMSInternalException"), "RSA-3072 generation outlasts a 1 s drain, so some are cancelled")
-        // The deadline is the drain's (1 s) plus the time the HSM needs to
-        // finish the generations already running; bounded, not open-ended.
-        #expect(took < .seconds(20), "exited \(took) after SIGTERM")
     }
 }
 

@@ -8,8 +8,9 @@ import Testing
 /// `PKCS11` layer: every operation (verify, MAC, decrypt, wrap) happens in
 /// the HSM; the test only parses vectors and compares results.
 ///
-/// The vectors live outside the package, in `shared/testvectors/wycheproof`
-/// next to the checkout (or wherever `P11KMS_WYCHEPROOF_DIR` points).
+/// The vectors are resources of this test target
+/// (`Resources/wycheproof`, Apache-2.0, with Wycheproof's LICENSE beside
+/// them), so a clone runs them with no file from outside the repository.
 ///
 /// Counting: every vector of a file is either *run* (its outcome is checked)
 /// or *skipped* with a named reason; each test prints one line with the
@@ -277,24 +278,13 @@ enum Wycheproof {
         let description: String
     }
 
-    /// The vector directory: `$P11KMS_WYCHEPROOF_DIR`, else
-    /// `../../../shared/testvectors/wycheproof` from this source file's directory.
+    /// The vector directory, copied into the test bundle by SwiftPM
+    /// (`resources: [.copy("Resources/wycheproof")]`).
     static func directory() throws -> URL {
-        let fm = FileManager.default
-        if let explicit = ProcessInfo.processInfo.environment["P11KMS_WYCHEPROOF_DIR"], !explicit.isEmpty {
-            var isDirectory: ObjCBool = false
-            guard fm.fileExists(atPath: explicit, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw Failure(description: "P11KMS_WYCHEPROOF_DIR=\(explicit) is not a directory")
-            }
-            return URL(fileURLWithPath: explicit, isDirectory: true)
+        guard let url = Bundle.module.url(forResource: "wycheproof", withExtension: nil) else {
+            throw Failure(description: "the wycheproof resource directory is missing from the PKCS11Tests bundle")
         }
-        let beside = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/testvectors/wycheproof", isDirectory: true).standardized
-        var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: beside.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw Failure(description: "Wycheproof vectors not found at \(beside.path); set P11KMS_WYCHEPROOF_DIR")
-        }
-        return beside
+        return url
     }
 
     static func load<Group: Decodable>(_ name: String, as: Group.Type) throws -> VectorFile<Group> {
