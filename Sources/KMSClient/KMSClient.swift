@@ -58,15 +58,27 @@ public final class KMSClient: Sendable {
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
-    /// `$P11KMS_SOCKET`, else `./.p11kms-dev/p11kms.sock` when it exists,
-    /// else `/run/p11kms/p11kms.sock` — the order `p11kms` uses (DESIGN.md §8).
+    /// `$P11KMS_SOCKET`, else `./.p11kms-dev/p11kms.sock` when it is there
+    /// and trusted (`DevSocketTrust`: the caller owns it and its directory,
+    /// and no one else can write to either), else `/run/p11kms/p11kms.sock`
+    /// — the order `p11kms` uses (DESIGN.md §8). A dev socket that is there
+    /// but not trusted is skipped, with the reason passed to `warn`.
     public static func defaultSocketPath(
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+        inspect: (String) -> DevSocketTrust = { DevSocketTrust.inspect($0) },
+        warn: (String) -> Void = { FileHandle.standardError.write(Data(("p11kms: warning: " + $0 + "\n").utf8)) }
     ) -> String {
         if let path = environment["P11KMS_SOCKET"], !path.isEmpty { return path }
         let dev = "./.p11kms-dev/p11kms.sock"
-        return fileExists(dev) ? dev : "/run/p11kms/p11kms.sock"
+        switch inspect(dev) {
+        case .trusted:
+            return dev
+        case .untrusted(let reason):
+            warn("not using \(dev): \(reason). Name the socket with --socket or $P11KMS_SOCKET to use it anyway.")
+            return "/run/p11kms/p11kms.sock"
+        case .absent:
+            return "/run/p11kms/p11kms.sock"
+        }
     }
 
     /// Releases the connection pool. Calls after this fail.

@@ -44,12 +44,16 @@ public enum AWSJSONCodec {
     }
 
     /// Decodes a request body. An empty body is `{}`. Errors are AWS's:
-    /// `SerializationException` for a body that is not a JSON object of the
-    /// right shape, `ValidationException` naming the member for a bad value.
+    /// `SerializationException` for a body that is not a strict (RFC 8259,
+    /// no duplicate members) JSON object of the right shape, `ValidationException` naming the member for a bad value.
     public static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
         let data = body.isEmpty ? Data("{}".utf8) : body
-        guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) is [String: Any] else {
-            throw KMSError(.serialization, "The request body must be a JSON object.")
+        // Strict first: a duplicate member or a trailing comma that JSONDecoder
+        // would quietly accept is refused here, with where it is.
+        do {
+            try StrictJSON.validate(data, topLevel: .object)
+        } catch let error as StrictJSON.SyntaxError {
+            throw KMSError(.serialization, "The request body is not a strict JSON object: \(error).")
         }
         do {
             return try makeDecoder().decode(T.self, from: data)

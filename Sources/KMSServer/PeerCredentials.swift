@@ -11,9 +11,9 @@ import Glibc
 /// `SO_PEERCRED` (pid, uid, gid) and `SO_PEERGROUPS` (supplementary groups),
 /// resolved to names, plus `/proc/<pid>/exe` read at accept time.
 enum PeerCredentials {
-    /// Room for this many supplementary groups; a caller with more gets none
-    /// counted (fewer groups can only mean less access).
-    static let maximumGroups = 64
+    /// `SO_PEERGROUPS` is asked first with room for this many groups, which
+    /// covers nearly every caller without a large buffer per connection.
+    static let commonGroups = 64
 
     /// The peer's uid alone, on the channel's event loop (connection admission).
     static func uid(of channel: any Channel) -> EventLoopFuture<UInt32?> {
@@ -27,7 +27,14 @@ enum PeerCredentials {
             throw KMSError(.accessDenied, "The caller's identity cannot be read from this connection.")
         }
         let cred: PeerCred = try await provider.unsafeGetSocketOption(level: .socket, name: soPeerCred).get()
-        let groups = (try? await supplementaryGroups(provider, pid: cred.pid)) ?? []
+        // Groups that cannot be read are not "no groups": a policy that denies
+        // a group must still deny its members, so the caller is refused.
+        let groups: [UInt32]
+        do {
+            groups = try await supplementaryGroups(provider, pid: cred.pid)
+        } catch {
+            throw KMSError(.accessDenied, "The caller's supplementary groups cannot be read from this connection (\(error)).")
+        }
         return Principal(uid: cred.uid, gid: cred.gid, groups: groups, pid: cred.pid,
                          userName: userName(cred.uid), groupNames: ([cred.gid] + groups).compactMap(groupName),
                          executable: executable(pid: cred.pid))
@@ -37,9 +44,25 @@ enum PeerCredentials {
     /// which it keeps sorted ascending. So the real entries are the longest
     /// non-decreasing prefix; the only ambiguity is "no groups" against "just
     /// group 0", which is settled by /proc, and by "no groups" if that fails.
+    ///
+    /// With more than `commonGroups` groups the kernel answers ERANGE (once,
+    /// `try?` turned that into "no groups", which let a caller in 65 groups
+    /// escape a Deny on any of them); then it is asked again with room for
+    /// NGROUPS_MAX (65,536) groups, and any other failure is thrown.
     private static func supplementaryGroups(_ provider: any SocketOptionProvider, pid: Int32) async throws -> [UInt32] {
-        let buffer: GroupBuffer = try await provider.unsafeGetSocketOption(level: .socket, name: soPeerGroups).get()
-        let all = withUnsafeBytes(of: buffer) { Array($0.bindMemory(to: UInt32.self)) }
+        // The buffers become arrays on the event loop (whose threads have full
+        // stacks), so only an array reaches the task.
+        func read<Buffer: Sendable>(_: Buffer.Type) async throws -> [UInt32] {
+            try await provider.unsafeGetSocketOption(level: .socket, name: soPeerGroups).map { (buffer: Buffer) in
+                withUnsafeBytes(of: buffer) { Array($0.bindMemory(to: UInt32.self)) }
+            }.get()
+        }
+        let all: [UInt32]
+        do {
+            all = try await read(GroupBuffer.self)
+        } catch let error as IOError where error.errnoCode == ERANGE {
+            all = try await read(AllGroupsBuffer.self)
+        }
         var groups: [UInt32] = []
         for g in all {
             if let last = groups.last, g < last { break }
@@ -95,7 +118,11 @@ struct PeerCred {
 let soPeerCred = NIOBSDSocket.Option(rawValue: 17)
 let soPeerGroups = NIOBSDSocket.Option(rawValue: 59)
 
-/// 64 gids, the buffer `SO_PEERGROUPS` writes into.
+/// Room for NGROUPS_MAX gids (256 KiB, heap-allocated by NIO), asked for
+/// only when `GroupBuffer` is too small.
+typealias AllGroupsBuffer = InlineArray<65536, UInt32>
+
+/// 64 gids, the buffer `SO_PEERGROUPS` writes into first.
 typealias GroupBuffer = (
     UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,
     UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32,

@@ -63,12 +63,20 @@ public struct PIN: Sendable {
         return try fromBytes(UnsafeRawBufferPointer(rebasing: buffer.prefix(filled)), source: "PIN file \(path)")
     }
 
-    /// Reads a PIN from an environment variable.
+    /// Reads a PIN from an environment variable, then wipes the value in
+    /// place and unsets the variable: child processes do not inherit it, and
+    /// `/proc/<pid>/environ` (which shows the original environment block, where
+    /// the value lives) no longer holds it. Call it before other threads start,
+    /// as for any environment change.
     public static func fromEnvironment(_ name: String) throws -> PIN {
         guard let value = getenv(name) else {
             throw PKCS11UsageError("environment variable \(name) is not set")
         }
         let length = strlen(value)
+        defer {
+            memset(value, 0, length)
+            unsetenv(name)
+        }
         return try fromBytes(UnsafeRawBufferPointer(start: value, count: length), source: "environment variable \(name)")
     }
 

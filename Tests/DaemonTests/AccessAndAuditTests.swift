@@ -1,5 +1,6 @@
 import DaemonTestSupport
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -110,6 +111,42 @@ struct AccessAndAuditTests {
             "audit", "verify", copy, "--public-key", daemon.stateDirectory + "/audit-public-key.pem"])
         #expect(badStatus == 1, "\(badReport)")
         #expect(badReport.contains("TAMPERED") && badReport.contains("audit.log:3"), "\(badReport)")
+    }
+
+    /// A caller in more supplementary groups than the first `SO_PEERGROUPS`
+    /// buffer holds (64) is still denied by a Deny on its last group. Before,
+    /// ERANGE turned into "no groups": 64 groups were denied, 65 decrypted.
+    @Test(.enabled(if: getuid() == 0, "needs root to run clients with chosen groups"), arguments: [64, 65, 300])
+    func aGroupDenyHoldsHoweverManyGroupsTheCallerHas(_ count: Int) async throws {
+        let daemon = try await DaemonProcess(arguments: ["--socket-group", "65534"])
+        defer { daemon.removeState() }
+        #expect(chmod(daemon.stateDirectory, 0o711) == 0)
+        let groups = (0..<count).map { 40_000 + $0 }
+        let denied = groups.last!
+        let policy = """
+            {"Version":"2012-10-17","Statement":[
+              {"Sid":"root","Effect":"Allow","Principal":{"Unix":{"Uid":[0]}},"Action":"kms:*"},
+              {"Sid":"app","Effect":"Allow","Principal":{"Unix":{"Uid":[2001]}},"Action":["kms:Encrypt","kms:Decrypt"]},
+              {"Sid":"quarantine","Effect":"Deny","Principal":{"Unix":{"Gid":[\(denied)]}},"Action":"kms:*"}]}
+            """
+        let keyID = try daemon.callJSON("CreateKey", ["Policy": policy]).1["KeyMetadata"].flatMap { $0 as? [String: Any] }?["KeyId"] as? String
+        let plaintext = Data(Self.secret.utf8).base64EncodedString()
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: ["KeyId": keyID ?? "", "Plaintext": plaintext]), as: UTF8.self)
+        let socketPath = daemon.socketPath
+        let output = Mutex("")
+        let errors = await onThreads(1) { _ in
+            let (_, text) = try DaemonProcess.run("/usr/bin/setpriv", [
+                "--reuid=2001", "--regid=65534", "--groups=" + groups.map(String.init).joined(separator: ","),
+                "/usr/bin/curl", "-s", "--unix-socket", socketPath,
+                "-H", "X-Amz-Target: TrentService.Encrypt", "-H", "Content-Type: application/x-amz-json-1.1", "-d", json,
+                "-w", "\n%{http_code}", "http://localhost/"])
+            output.withLock { $0 = text }
+        }
+        #expect(errors.compactMap { $0 }.isEmpty, "\(errors)")
+        let out = output.withLock { $0 }
+        #expect(out.hasSuffix("\n400"), "\(out)")
+        #expect(out.contains("AccessDeniedException"), "\(out)")
+        #expect(!out.contains("CiphertextBlob"), "\(out)")
     }
 
     @Test func anUnwritableAuditLogRefusesEveryRequestAndPerformsNone() async throws {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import KMSClient
 import KMSModel
 import Testing
@@ -180,8 +181,82 @@ import Glibc
     }
 
     @Test func socketPathDefaults() {
-        #expect(KMSClient.defaultSocketPath(environment: ["P11KMS_SOCKET": "/x.sock"], fileExists: { _ in true }) == "/x.sock")
-        #expect(KMSClient.defaultSocketPath(environment: [:], fileExists: { _ in true }) == "./.p11kms-dev/p11kms.sock")
-        #expect(KMSClient.defaultSocketPath(environment: [:], fileExists: { _ in false }) == "/run/p11kms/p11kms.sock")
+        #expect(KMSClient.defaultSocketPath(environment: ["P11KMS_SOCKET": "/x.sock"], inspect: { _ in .trusted }) == "/x.sock")
+        #expect(KMSClient.defaultSocketPath(environment: [:], inspect: { _ in .trusted }) == "./.p11kms-dev/p11kms.sock")
+        #expect(KMSClient.defaultSocketPath(environment: [:], inspect: { _ in .absent }) == "/run/p11kms/p11kms.sock")
+        let warnings = Mutex<[String]>([])
+        let path = KMSClient.defaultSocketPath(environment: [:], inspect: { _ in .untrusted("it is not yours") },
+                                               warn: { message in warnings.withLock { $0.append(message) } })
+        #expect(path == "/run/p11kms/p11kms.sock")
+        #expect(warnings.withLock { $0 } == [
+            "not using ./.p11kms-dev/p11kms.sock: it is not yours. Name the socket with --socket or $P11KMS_SOCKET to use it anyway.",
+        ])
+    }
+
+    /// Binds a listening Unix socket at `path` and returns its descriptor.
+    private func listen(at path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0 && Glibc.listen(fd, 1) == 0)
+        return fd
+    }
+
+    /// An impostor's socket planted under a shared, world-writable directory
+    /// (as /tmp is) is not trusted; the caller's own socket in its own
+    /// directory is; each failing condition is named.
+    @Test func theDevSocketIsTrustedOnlyWhenItAndItsDirectoryAreTheCallers() throws {
+        let shared = FileManager.default.temporaryDirectory.appendingPathComponent("devsock-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: shared + "/.p11kms-dev", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        let path = shared + "/.p11kms-dev/p11kms.sock"
+        #expect(DevSocketTrust.inspect(path) == .absent)
+        let fd = try listen(at: path)
+        defer { close(fd) }
+        chmod(shared + "/.p11kms-dev", 0o700)
+        chmod(path, 0o660)
+        #expect(DevSocketTrust.inspect(path) == .trusted)
+
+        // Someone else's uid: the impostor's directory and socket.
+        guard case .untrusted(let notOurs) = DevSocketTrust.inspect(path, uid: getuid() &+ 4242) else {
+            Issue.record("a socket of another uid was trusted"); return
+        }
+        #expect(notOurs.contains("belongs to uid"))
+
+        chmod(shared + "/.p11kms-dev", 0o1777)
+        guard case .untrusted(let shared1777) = DevSocketTrust.inspect(path) else {
+            Issue.record("a socket in a world-writable directory was trusted"); return
+        }
+        #expect(shared1777.contains("writable by others"))
+
+        chmod(shared + "/.p11kms-dev", 0o700)
+        chmod(path, 0o666)
+        guard case .untrusted(let worldSocket) = DevSocketTrust.inspect(path) else {
+            Issue.record("a world-writable socket was trusted"); return
+        }
+        #expect(worldSocket.contains("writable by everyone"))
+
+        // A symlinked directory pointing at the real one is not trusted either.
+        chmod(path, 0o660)
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("devsock-link-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: link, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        #expect(symlink(shared + "/.p11kms-dev", link + "/.p11kms-dev") == 0)
+        guard case .untrusted(let linked) = DevSocketTrust.inspect(link + "/.p11kms-dev/p11kms.sock") else {
+            Issue.record("a socket under a symlinked directory was trusted"); return
+        }
+        #expect(linked.contains("not a directory"))
+
+        // A regular file where the socket should be.
+        unlink(path)
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(), attributes: [.posixPermissions: 0o600]))
+        guard case .untrusted(let file) = DevSocketTrust.inspect(path) else {
+            Issue.record("a regular file was trusted as the socket"); return
+        }
+        #expect(file.contains("not a socket"))
     }
 }

@@ -309,7 +309,17 @@ import Testing
     static let allowAll = #""Effect": "Allow", "Principal": "*", "Action": "kms:*""#
 
     static let malformedCases: [MalformedCase] = [
-        .init(testDescription: "not JSON", document: "{not json", mentions: ["not valid JSON", "character 1"]),
+        .init(testDescription: "not JSON", document: "{not json", mentions: ["not valid JSON", "line 1, column 2"]),
+        // Foundation keeps one of two duplicate members (here Allow); jq and
+        // Python show the last (Deny). Such a policy must not parse at all.
+        .init(testDescription: "duplicate Effect",
+              document: #"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Effect": "Deny"}}"#,
+              mentions: ["duplicate member name", #""Effect""#]),
+        .init(testDescription: "duplicate member spelled with an escape",
+              document: #"{"Statement": {\#(allowAll)}, "St\u0061tement": []}"#,
+              mentions: ["duplicate member name", #""Statement""#]),
+        .init(testDescription: "trailing comma",
+              document: #"{"Statement": {\#(allowAll),}}"#, mentions: ["trailing comma", "line 1"]),
         .init(testDescription: "not an object", document: "[]", mentions: ["not a JSON object"]),
         .init(testDescription: "no Statement", document: #"{"Version": "2012-10-17"}"#, mentions: ["no Statement"]),
         .init(testDescription: "unknown top-level field",

@@ -47,6 +47,8 @@ struct PINTests {
         setenv(name, "env-pin", 1)
         defer { unsetenv(name) }
         #expect(string(try PIN.fromEnvironment(name)) == "env-pin")
+        // Read once, then gone: children do not inherit it.
+        #expect(getenv(name) == nil)
         #expect(throws: PKCS11UsageError.self) { try PIN.fromEnvironment(name + "_UNSET") }
     }
 

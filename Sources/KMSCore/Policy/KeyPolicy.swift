@@ -145,7 +145,12 @@ extension KeyPolicy {
     public static func parse(_ document: String) throws -> KeyPolicy {
         let json: PolicyJSON
         do {
+            // Strict first, so a duplicate "Effect" cannot mean Allow here and
+            // Deny to the person reading the policy with jq.
+            try StrictJSON.validate(Data(document.utf8), topLevel: .any)
             json = try JSONDecoder().decode(PolicyJSON.self, from: Data(document.utf8))
+        } catch let error as StrictJSON.SyntaxError {
+            throw malformed("The policy is not valid JSON: \(error).")
         } catch {
             throw malformed("The policy is not valid JSON\(syntaxErrorDetail(document)).")
         }

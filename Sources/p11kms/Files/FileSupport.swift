@@ -6,7 +6,8 @@ import KMSModel
 /// Options shared by the commands that talk to the daemon's socket.
 struct FileSocketOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "The daemon's socket (default: $P11KMS_SOCKET, ./.p11kms-dev/p11kms.sock, /run/p11kms/p11kms.sock).",
+        "The daemon's socket (default: $P11KMS_SOCKET, ./.p11kms-dev/p11kms.sock when it and its directory are "
+            + "yours and no one else can write to the directory, /run/p11kms/p11kms.sock).",
         valueName: "path"))
     var socket: String?
 

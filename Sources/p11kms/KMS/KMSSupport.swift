@@ -16,7 +16,9 @@ enum KMSOutputFormat: String, ExpressibleByArgument, CaseIterable {
 struct KMSOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "The daemon's Unix socket.",
-        discussion: "Default: $P11KMS_SOCKET, else ./.p11kms-dev/p11kms.sock when it exists, else /run/p11kms/p11kms.sock.",
+        discussion: "Default: $P11KMS_SOCKET, else ./.p11kms-dev/p11kms.sock when it exists and is yours (you own it "
+            + "and its directory, and no one else can write to the directory; otherwise it is skipped with a warning), "
+            + "else /run/p11kms/p11kms.sock.",
         valueName: "path"))
     var socket: String?
 
