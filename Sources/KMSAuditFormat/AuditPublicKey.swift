@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The audit key's public half as the verifier reads it.
@@ -14,5 +15,22 @@ public enum AuditPublicKey {
         }
         lines.append("-----END PUBLIC KEY-----")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `SHA256:` and the hex SHA-256 of the key's SubjectPublicKeyInfo DER:
+    /// the `key` field of every checkpoint the key signs. Operators pin it
+    /// with `audit verify --key-fingerprint`, taken from `p11kms token info`
+    /// or `p11kms status` rather than from the state directory being checked.
+    public static func fingerprint(_ spki: [UInt8]) -> String {
+        "SHA256:" + AuditLine.hex(Array(SHA256.hash(data: spki)))
+    }
+
+    /// The hex key id inside a fingerprint, lower-cased, or nil if `text` is
+    /// not `SHA256:` and 64 hex digits.
+    public static func keyID(fromFingerprint text: String) -> String? {
+        guard text.hasPrefix("SHA256:") else { return nil }
+        let hex = text.dropFirst("SHA256:".count).lowercased()
+        guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return nil }
+        return String(hex)
     }
 }

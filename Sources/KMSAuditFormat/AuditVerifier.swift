@@ -20,6 +20,9 @@ public struct AuditProblem: Sendable, Hashable, CustomStringConvertible {
         public static let malformedRecord = Reason(rawValue: "malformed record")
         /// The file ends inside a line.
         public static let truncatedLine = Reason(rawValue: "truncated line")
+        /// The log does not start where it should: at seq 1 (prev all zeros),
+        /// or at the `ChainStart` given. Lines were cut off its head.
+        public static let headTruncated = Reason(rawValue: "head truncated")
     }
 
     /// The file's path as given or found in the directory.
@@ -41,16 +44,19 @@ public struct AuditVerification: Sendable, Hashable {
     /// Lines that passed every check, up to the first problem.
     public var linesChecked = 0
     public var checkpointsVerified = 0
-    /// Seq of the first line seen: above 1 when older files were removed (or
-    /// a single rotated file was checked), in which case that line's `prev`
-    /// cannot be checked.
+    /// Seq of the first line checked: 1, or the `ChainStart`'s sequence.
     public var firstSequence: UInt64?
     public var lastSequence: UInt64?
+    /// Hash of the last line checked: the `--previous-hash` for checking the
+    /// lines that follow it once this part of the log is archived.
+    public var lastHash: String?
     public var firstProblem: AuditProblem?
     /// Lines after the last valid checkpoint. They are chained but not
     /// signed: whoever can write the file could have rewritten them
     /// consistently, so they are only as trustworthy as the file's storage.
     public var unsignedTailLines = 0
+    /// Fingerprints (`SHA256:…`) of the public keys checkpoints were checked against.
+    public var keyFingerprints: [String] = []
 
     /// No problem found. Says nothing about `unsignedTailLines`, nor about
     /// lines cut off the end after the last checkpoint (no log can tell).
@@ -66,19 +72,53 @@ public struct AuditVerification: Sendable, Hashable {
 /// onto k (or k is a checkpoint whose signature covers its `prev`), k is
 /// original and line k-1 is named; otherwise line k is.
 public enum AuditVerifier {
+    /// Where a check of a log whose head was archived away begins: the first
+    /// line must have seq `sequence` and chain onto `previousHash`, the hash
+    /// of line `sequence - 1` (from the previous verification's output).
+    public struct ChainStart: Sendable, Hashable {
+        public var sequence: UInt64
+        public var previousHash: String
+        public init(sequence: UInt64, previousHash: String) {
+            self.sequence = sequence
+            self.previousHash = previousHash.lowercased()
+        }
+    }
+
     /// `path` is one file, or a directory whose `audit-*.log` files (by name)
     /// and then `audit.log` are checked as one chain. `publicKeyPEM` holds one
     /// or more `PUBLIC KEY` blocks (several when the audit key was replaced).
-    public static func verify(path: String, publicKeyPEM: String) throws -> AuditVerification {
-        let keys = try publicKeys(publicKeyPEM)
+    ///
+    /// The chain must begin at seq 1 unless `start` says where and on what
+    /// it begins: a log with its head cut off is a problem, not a shorter log.
+    /// With `pinnedFingerprints`, only those keys are trusted, and each must
+    /// be in the PEM: the PEM usually lives in the state directory being
+    /// checked, so whoever rewrote the log could have replaced it too.
+    public static func verify(path: String, publicKeyPEM: String, start: ChainStart? = nil,
+                              pinnedFingerprints: [String] = []) throws -> AuditVerification {
+        var keys = try publicKeys(publicKeyPEM)
+        if !pinnedFingerprints.isEmpty {
+            var pinned: [String: P256.Signing.PublicKey] = [:]
+            for fingerprint in pinnedFingerprints {
+                guard let id = AuditPublicKey.keyID(fromFingerprint: fingerprint) else {
+                    throw AuditLogError.auditKey("\(fingerprint) is not a key fingerprint (SHA256: and 64 hex digits)")
+                }
+                guard let key = keys[id] else {
+                    throw AuditLogError.auditKey("no key in the audit public key PEM has the pinned fingerprint \(fingerprint); "
+                        + "it holds \(keys.keys.sorted().map { "SHA256:" + $0 }.joined(separator: ", "))")
+                }
+                pinned[id] = key
+            }
+            keys = pinned
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw AuditLogError.unreadable(path, "no such file or directory")
         }
         let files = isDirectory.boolValue ? try AuditFile.chainFiles(in: path) : [path]
         guard !files.isEmpty else { throw AuditLogError.unreadable(path, "no audit log files (audit.log, audit-*.log)") }
-        var check = Check(keys: keys)
+        var check = Check(keys: keys, start: start)
         check.result.files = files
+        check.result.keyFingerprints = keys.keys.sorted().map { "SHA256:" + $0 }
         var lines = LineCursor(files: files)
         while let line = try lines.next() {
             if let problem = try check.examine(line, next: { try lines.peek() }) {
@@ -117,6 +157,7 @@ public enum AuditVerifier {
     /// The running state of one verification.
     private struct Check {
         let keys: [String: P256.Signing.PublicKey]
+        let start: ChainStart?
         var result = AuditVerification()
         var previousHash: String?
         var previous: (file: String, line: Int)?
@@ -152,7 +193,17 @@ public enum AuditVerifier {
                     }
                     return problem(.hashChainBroken, "prev is not the hash of the line before")
                 }
-            } else if seq == 1, prev != AuditLine.zeroHash {
+            } else if let start {
+                guard seq == start.sequence else {
+                    return problem(.headTruncated, "the check was to start at seq \(start.sequence), the log starts at seq \(seq)")
+                }
+                guard prev == start.previousHash else {
+                    return problem(.hashChainBroken, "the first line's prev is not the given hash of line \(start.sequence - 1)")
+                }
+            } else if seq != 1 {
+                return problem(.headTruncated, "the log starts at seq \(seq): lines 1 to \(seq - 1) are missing "
+                    + "(if they were archived, give --from-sequence \(seq) and the hash of line \(seq - 1) from their check)")
+            } else if prev != AuditLine.zeroHash {
                 return problem(.hashChainBroken, "the first line's prev must be zeros")
             }
 
@@ -168,6 +219,7 @@ public enum AuditVerifier {
             result.linesChecked += 1
             if result.firstSequence == nil { result.firstSequence = seq }
             result.lastSequence = seq
+            result.lastHash = hash
             previousHash = hash
             previous = (line.file, line.number)
             return nil

@@ -13,6 +13,8 @@ public struct DaemonHealth: Decodable, Sendable, Hashable {
     public var stateDirectoryWritable: Bool?
     /// Absent when the daemon writes no audit log.
     public var auditWritable: Bool?
+    /// `SHA256:…` of the audit key, for `p11kms audit verify --key-fingerprint`.
+    public var auditKeyFingerprint: String?
 
     public var isHealthy: Bool { status == "ok" }
 

@@ -402,6 +402,7 @@ public final class KMSServer: Sendable {
             "keys_unavailable": h.keysUnavailable,
             "metadata_tampered": h.metadataTampered,
             "audit_writable": auditWritable,
+            "audit_key_fingerprint": service.audit.keyFingerprint,
             "connections_open": admission.open,
             "requests_in_flight": service.requestsInFlight,
         ]

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import KMSAuditFormat
+import KMSTokenSetup
 import PKCS11
 
 /// `p11kms token info`: C_GetTokenInfo of one token.
@@ -15,6 +17,14 @@ struct TokenInfoCommand: AsyncParsableCommand {
         let module = try moduleOptions.load()
         let token = try selectToken(module, label: tokenLabel)
         let t = try token.info()
+        // The audit key's public half needs no login; its fingerprint is what
+        // `audit verify --key-fingerprint` pins.
+        let auditKeyFingerprint: String? = try {
+            let session = try token.openSession(readWrite: false)
+            defer { try? session.close() }
+            guard let key = try session.findObjects([.class(.publicKey), .label(TokenSetup.auditKeyLabel)]).first else { return nil }
+            return AuditPublicKey.fingerprint(try session.subjectPublicKeyInfo(of: key))
+        }()
         func count(_ v: Int?) -> JSONValue { v.map(JSONValue.int) ?? .string("unavailable") }
         let object: [String: JSONValue] = [
             "slot": .int(Int(token.slot.id.rawValue)),
@@ -30,6 +40,7 @@ struct TokenInfoCommand: AsyncParsableCommand {
             "max_rw_sessions": t.maxRwSessionCount.map(JSONValue.int) ?? .string("unlimited"),
             "hardware_version": .string(t.hardwareVersion.description),
             "firmware_version": .string(t.firmwareVersion.description),
+            "audit_key_fingerprint": auditKeyFingerprint.map(JSONValue.string) ?? .string("none"),
         ]
         if json {
             print(JSONValue.object(object).rendered)
@@ -38,7 +49,7 @@ struct TokenInfoCommand: AsyncParsableCommand {
         for key in ["label", "slot", "manufacturer", "model", "serial", "initialized", "login_required",
                     "user_pin_initialized", "user_pin_locked", "so_pin_locked", "rng", "write_protected",
                     "min_pin_length", "max_pin_length", "sessions", "max_sessions", "rw_sessions", "max_rw_sessions",
-                    "hardware_version", "firmware_version"] {
+                    "hardware_version", "firmware_version", "audit_key_fingerprint"] {
             print("\(key.replacingOccurrences(of: "_", with: " ")): \(object[key]!.text)")
         }
     }

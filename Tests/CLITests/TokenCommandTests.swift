@@ -31,6 +31,11 @@ struct TokenCommandTests {
         #expect(info["label"] as? String == "p11kms-dev")
         #expect(info["initialized"] as? Bool == true)
         #expect(info["user_pin_initialized"] as? Bool == true)
+        // The audit key's fingerprint, as `audit verify --key-fingerprint` takes it.
+        let fingerprint = info["audit_key_fingerprint"] as? String ?? ""
+        #expect(fingerprint.hasPrefix("SHA256:") && fingerprint.count == 71, "\(info)")
+        r = try fileRunCLI(["audit", "export-public-key"] + state)
+        #expect(r.status == 0, "\(r.stderr)")
 
         // Without a PIN only the public half of the audit key shows.
         r = try fileRunCLI(["token", "list-objects", "--json"] + state)

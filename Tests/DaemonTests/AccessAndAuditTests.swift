@@ -63,6 +63,11 @@ struct AccessAndAuditTests {
             let (status, error) = try call(as: 2003, daemon, op, body)
             #expect(status == 400 && error["__type"] as? String == "AccessDeniedException", "\(op) as 2003")
         }
+        // The audit key's fingerprint, from the daemon rather than the state directory.
+        let (_, statusJSON) = try DaemonProcess.run(try DaemonProcess.cli(), ["status", "--socket", daemon.socketPath])
+        let fingerprint = try #require(((try? JSONSerialization.jsonObject(with: Data(statusJSON.utf8))) as? [String: Any])?[
+            "audit_key_fingerprint"] as? String, "\(statusJSON)")
+        #expect(fingerprint.hasPrefix("SHA256:") && fingerprint.count == 71)
         #expect(try await daemon.stop() == 0)
 
         // Every one of those calls is in the audit log with its uid and outcome.
@@ -82,9 +87,11 @@ struct AccessAndAuditTests {
         // The chain and its signed checkpoints verify offline.
         let (status, report) = try DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", daemon.stateDirectory + "/audit", "--public-key", daemon.stateDirectory + "/audit-public-key.pem",
-            "--require-signed"])
+            "--require-signed", "--key-fingerprint", fingerprint])
         #expect(status == 0, "\(report)")
         #expect(report.contains("intact"))
+        #expect(report.contains("checked: seq 1 to "), "\(report)")
+        #expect(report.contains("audit key: \(fingerprint) (pinned)"), "\(report)")
 
         // No plaintext, data key or PIN in any log: the audit files and the daemon's own output.
         let pin = try String(contentsOfFile: daemon.stateDirectory + "/user-pin", encoding: .utf8)

@@ -178,6 +178,54 @@ struct AuditLogTests {
         }
     }
 
+    /// `sed -i '1,20d' audit.log` once verified as "intact": the verifier
+    /// never checked that the chain starts at seq 1.
+    @Test func aLogWithItsHeadCutOffIsTampered() async throws {
+        try await withAuditDirectory { dir in
+            let signer = SoftwareAuditSigner()
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 10, checkpointEverySeconds: 3600),
+                                         signer: signer)
+            for i in 0..<60 { try await log.append(.sample(i)) }
+            try await log.close()
+            let path = dir + "/audit.log"
+            #expect(try AuditVerifier.verify(path: path, publicKeyPEM: signer.pem).isIntact)
+            try writeLines(Array(try fileLines(path).dropFirst(20)), to: path)
+            let result = try AuditVerifier.verify(path: path, publicKeyPEM: signer.pem)
+            #expect(result.firstProblem?.reason == .headTruncated, "\(result)")
+            #expect(result.firstProblem?.line == 1)
+            #expect(result.firstProblem?.detail?.contains("starts at seq 21") == true, "\(String(describing: result.firstProblem))")
+        }
+    }
+
+    /// The PEM beside the log can be swapped along with the log; a pinned
+    /// fingerprint cannot.
+    @Test func aPinnedFingerprintRefusesAForeignKey() async throws {
+        try await withAuditDirectory { dir in
+            let signer = SoftwareAuditSigner()
+            let log = try await AuditLog(configuration: .init(directory: dir, checkpointEveryLines: 5, checkpointEverySeconds: 3600),
+                                         signer: signer)
+            for i in 0..<12 { try await log.append(.sample(i)) }
+            try await log.close()
+            let fingerprint = AuditPublicKey.fingerprint(signer.publicKeyDER)
+            #expect(fingerprint == log.keyFingerprint)
+            let pinned = try AuditVerifier.verify(path: dir, publicKeyPEM: signer.pem, pinnedFingerprints: [fingerprint])
+            #expect(pinned.isIntact && pinned.keyFingerprints == [fingerprint])
+
+            // An impostor re-signed (or replaced) the log and put its own PEM beside it.
+            let foreign = SoftwareAuditSigner()
+            #expect(throws: AuditLogError.self) {
+                try AuditVerifier.verify(path: dir, publicKeyPEM: foreign.pem, pinnedFingerprints: [fingerprint])
+            }
+            // Both keys in the PEM, one pinned: only the pinned one is trusted.
+            let both = try AuditVerifier.verify(path: dir, publicKeyPEM: foreign.pem + signer.pem,
+                                                pinnedFingerprints: [AuditPublicKey.fingerprint(foreign.publicKeyDER)])
+            #expect(both.firstProblem?.reason == .badSignature)
+            #expect(throws: AuditLogError.self) {
+                try AuditVerifier.verify(path: dir, publicKeyPEM: signer.pem, pinnedFingerprints: ["SHA256:nothex"])
+            }
+        }
+    }
+
     @Test func unsignedTailIsReported() async throws {
         try await withAuditDirectory { dir in
             let signer = SoftwareAuditSigner()
@@ -289,10 +337,23 @@ struct AuditLogTests {
             #expect(result.files == files)
             #expect(result.linesChecked == 200 + result.checkpointsVerified)
 
-            // A rotated file alone verifies too; its first prev cannot be checked.
+            // A rotated file alone is a log with its head cut off, unless the
+            // check starts where the check of the file before it ended.
             let alone = try AuditVerifier.verify(path: files[1], publicKeyPEM: signer.pem)
-            #expect(alone.isIntact)
-            #expect((alone.firstSequence ?? 0) > 1)
+            #expect(alone.firstProblem?.reason == .headTruncated)
+            let before = try AuditVerifier.verify(path: files[0], publicKeyPEM: signer.pem)
+            #expect(before.isIntact && before.firstSequence == 1)
+            let start = AuditVerifier.ChainStart(sequence: try #require(before.lastSequence) + 1,
+                                                 previousHash: try #require(before.lastHash))
+            let continued = try AuditVerifier.verify(path: files[1], publicKeyPEM: signer.pem, start: start)
+            #expect(continued.isIntact, "\(String(describing: continued.firstProblem))")
+            #expect(continued.firstSequence == start.sequence)
+            let wrongHash = AuditVerifier.ChainStart(sequence: start.sequence, previousHash: String(repeating: "ab", count: 32))
+            #expect(try AuditVerifier.verify(path: files[1], publicKeyPEM: signer.pem, start: wrongHash)
+                .firstProblem?.reason == .hashChainBroken)
+            let wrongStart = AuditVerifier.ChainStart(sequence: start.sequence + 1, previousHash: start.previousHash)
+            #expect(try AuditVerifier.verify(path: files[1], publicKeyPEM: signer.pem, start: wrongStart)
+                .firstProblem?.reason == .headTruncated)
 
             // Tampering in a rotated file names that file.
             var lines = try fileLines(files[1])

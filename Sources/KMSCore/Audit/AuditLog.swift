@@ -81,6 +81,8 @@ public final class AuditLog: Sendable {
     public let configuration: Configuration
     private let signer: any AuditSigner
     private let keyID: String
+    /// The audit key's fingerprint (`SHA256:` and the key id every checkpoint names).
+    public var keyFingerprint: String { "SHA256:" + keyID }
     private let queue = DispatchQueue(label: "p11kms.audit-log.io")
     private let state = Mutex(State())
 

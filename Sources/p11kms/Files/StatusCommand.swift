@@ -44,6 +44,7 @@ struct StatusCommand: AsyncParsableCommand {
         ]
         if let v = h.stateDirectoryWritable { object["state_directory_writable"] = .bool(v) }
         if let v = h.auditWritable { object["audit_writable"] = .bool(v) }
+        if let v = h.auditKeyFingerprint { object["audit_key_fingerprint"] = .string(v) }
         return .object(object)
     }
 
@@ -58,6 +59,7 @@ struct StatusCommand: AsyncParsableCommand {
         ]
         if let v = h.stateDirectoryWritable { lines.append("state directory writable: \(yes(v))") }
         if let v = h.auditWritable { lines.append("audit log writable: \(yes(v))") }
+        if let v = h.auditKeyFingerprint { lines.append("audit key fingerprint: \(v)") }
         if !h.keysUnavailable.isEmpty { lines.append("keys unavailable: \(h.keysUnavailable.joined(separator: ", "))") }
         for (key, reason) in h.metadataTampered.sorted(by: { $0.key < $1.key }) {
             lines.append("metadata tampered: \(key): \(reason)")
