@@ -15,6 +15,9 @@ public struct DaemonHealth: Decodable, Sendable, Hashable {
     public var auditWritable: Bool?
     /// `SHA256:…` of the audit key, for `p11kms audit verify --key-fingerprint`.
     public var auditKeyFingerprint: String?
+    /// Whether keys unwrapped under the domain key are forced sensitive and
+    /// non-extractable; nil in token storage (no domain key).
+    public var unwrapTemplateEnforced: Bool?
 
     public var isHealthy: Bool { status == "ok" }
 

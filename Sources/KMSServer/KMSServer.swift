@@ -403,6 +403,7 @@ public final class KMSServer: Sendable {
             "metadata_tampered": h.metadataTampered,
             "audit_writable": auditWritable,
             "audit_key_fingerprint": service.audit.keyFingerprint,
+            "unwrap_template_enforced": h.unwrapTemplateEnforced.map { $0 as Any } ?? NSNull(),
             "connections_open": admission.open,
             "requests_in_flight": service.requestsInFlight,
         ]

@@ -12,14 +12,17 @@ public enum TokenSetup {
     public static let sealKeyLabel = "p11kms-metadata-seal-key"
 
     /// Ensures the domain key exists: AES-256, a private, sensitive,
-    /// never-extractable token object whose only uses are wrap and unwrap.
-    /// Returns true when it was created now.
+    /// never-extractable token object whose only uses are wrap and unwrap,
+    /// with an unwrap template that forces every key it unwraps sensitive and
+    /// non-extractable (`TokenSetup+DomainKey.swift`). Returns true when it
+    /// was created now; an older key without the template is left as it is
+    /// (`upgradeDomainKey`).
     @discardableResult
     public static func ensureDomainKey(_ session: Session) throws -> Bool {
         let existing = try session.findObjects([.class(.secretKey), .token(true), .label(domainKeyLabel)])
         guard existing.isEmpty else { return false }
         _ = try session.generateKey(.aes(bits: 256), KeyOptions(usage: [.wrap, .unwrap], token: true,
-                                                                label: domainKeyLabel))
+                                                                label: domainKeyLabel, extra: domainKeyTemplates))
         return true
     }
 }

@@ -4,10 +4,22 @@
 public struct Attribute: Hashable, Sendable, CustomStringConvertible {
     public let type: AttributeType
     public let value: [UInt8]
+    /// The attributes of an array attribute (`CKA_WRAP_TEMPLATE`,
+    /// `CKA_UNWRAP_TEMPLATE`), laid out as a nested `CK_ATTRIBUTE` array.
+    public let nested: [Attribute]?
 
     public init(_ type: AttributeType, bytes: [UInt8]) {
         self.type = type
         self.value = bytes
+        self.nested = nil
+    }
+
+    /// An array attribute holding `template` (one level deep).
+    public init(_ type: AttributeType, template: [Attribute]) {
+        precondition(template.allSatisfy { $0.nested == nil }, "array attributes nest one level only")
+        self.type = type
+        self.value = []
+        self.nested = template
     }
 
     public init(_ type: AttributeType, bool: Bool) {
@@ -33,6 +45,8 @@ public struct Attribute: Hashable, Sendable, CustomStringConvertible {
     public static func publicExponent(_ bytes: [UInt8]) -> Attribute { .init(.publicExponent, bytes: bytes) }
     public static func ecParams(_ bytes: [UInt8]) -> Attribute { .init(.ecParams, bytes: bytes) }
     public static func ecPoint(_ bytes: [UInt8]) -> Attribute { .init(.ecPoint, bytes: bytes) }
+    public static func wrapTemplate(_ template: [Attribute]) -> Attribute { .init(.wrapTemplate, template: template) }
+    public static func unwrapTemplate(_ template: [Attribute]) -> Attribute { .init(.unwrapTemplate, template: template) }
 
     /// The value read as a `CK_BBOOL`; nil when it is not one byte.
     public var boolValue: Bool? { value.count == 1 ? value[0] != 0 : nil }

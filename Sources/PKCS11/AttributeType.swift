@@ -34,6 +34,10 @@ public struct AttributeType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let ecParams = AttributeType(rawValue: 0x180)
     public static let ecPoint = AttributeType(rawValue: 0x181)
     public static let wrapWithTrusted = AttributeType(rawValue: 0x210)
+    /// `CKF_ARRAY_ATTRIBUTE | 0x211`: what a key must be to be wrapped with this one.
+    public static let wrapTemplate = AttributeType(rawValue: 0x4000_0211)
+    /// `CKF_ARRAY_ATTRIBUTE | 0x212`: what every key unwrapped with this one is forced to be.
+    public static let unwrapTemplate = AttributeType(rawValue: 0x4000_0212)
 
     public var description: String { Self.names[self] ?? "CKA_0x" + String(rawValue, radix: 16) }
 
@@ -48,5 +52,6 @@ public struct AttributeType: RawRepresentable, Hashable, Sendable, CustomStringC
         .neverExtractable: "CKA_NEVER_EXTRACTABLE", .alwaysSensitive: "CKA_ALWAYS_SENSITIVE",
         .modifiable: "CKA_MODIFIABLE", .copyable: "CKA_COPYABLE", .destroyable: "CKA_DESTROYABLE",
         .ecParams: "CKA_EC_PARAMS", .ecPoint: "CKA_EC_POINT", .wrapWithTrusted: "CKA_WRAP_WITH_TRUSTED",
+        .wrapTemplate: "CKA_WRAP_TEMPLATE", .unwrapTemplate: "CKA_UNWRAP_TEMPLATE",
     ]
 }

@@ -24,6 +24,7 @@ struct TokenCommandTests {
         #expect(r.status == 0, "\(r.stderr)")
         r = try fileRunCLI(["token", "setup", "--pin-file", dir + "/user-pin"] + state)
         #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.text.contains("domain key unwrap template: enforced"), "\(r.text)")
 
         r = try fileRunCLI(["token", "info", "--json", "--token-label", "p11kms-dev"] + state)
         #expect(r.status == 0, "\(r.stderr)")

@@ -10,6 +10,9 @@ public struct EngineHealth: Sendable, Codable, Hashable {
     public var keysUnavailable: [String]
     /// Keys whose stored metadata failed its integrity check, with what failed.
     public var metadataTampered: [String: String]
+    /// Whether keys unwrapped under the domain key are forced non-extractable;
+    /// nil without a domain key (token storage).
+    public var unwrapTemplateEnforced: Bool?
 
     public var isHealthy: Bool { tokenPresent && loggedIn && storeWritable && metadataTampered.isEmpty }
 }
@@ -23,7 +26,7 @@ extension KMSEngine {
         return EngineHealth(tokenPresent: present, loggedIn: loggedIn, storeWritable: await store.isWritable(),
                             sessionsOpen: stats.openSessions, sessionsBorrowed: stats.borrowedSessions,
                             sessionsMax: stats.maxSessions, keysUnavailable: reconciliation.keysMarkedUnavailable,
-                            metadataTampered: store.tamperedKeys)
+                            metadataTampered: store.tamperedKeys, unwrapTemplateEnforced: unwrapEnforcement?.isEnforced)
     }
 
     public var sessionStatistics: SessionPool.Statistics { pool.statistics }

@@ -21,6 +21,10 @@ public struct KMSConfiguration: Sendable {
     /// Longest wait for another change of the same key to finish (a
     /// rotation holds its key while the HSM makes the new version).
     public var changeTimeout: Duration = .seconds(30)
+    /// Lets wrapped storage start on a token that does not enforce the domain
+    /// key's unwrap template (key material extractable by a PIN holder).
+    /// Off by default; the operator opts in by name, and /health says so.
+    public var allowUnenforcedUnwrapTemplate = false
     /// Lets an operator correct what probing learnt (e.g. force the GCM IV
     /// policy of a token that misreports it), and tests narrow a profile.
     public var adjustProfile: (@Sendable (TokenProfile) -> TokenProfile)?

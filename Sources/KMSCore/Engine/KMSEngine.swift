@@ -1,5 +1,6 @@
 import Foundation
 import KMSModel
+import KMSTokenSetup
 import PKCS11
 import Synchronization
 
@@ -10,6 +11,9 @@ import Synchronization
 public final class KMSEngine: Sendable {
     public let configuration: KMSConfiguration
     public let profile: TokenProfile
+    /// What the start-up probe of the domain key's unwrap template found; nil
+    /// when there is no domain key (token storage).
+    public let unwrapEnforcement: TokenSetup.UnwrapEnforcement?
     /// Every key, version and alias, in memory, written through to the store.
     let store: KeyRegistry
     let clock: any KMSClock
@@ -43,6 +47,15 @@ public final class KMSEngine: Sendable {
         profile = configuration.adjustProfile?(probed) ?? probed
         vault = try await KeyVault(pool: pool, profile: profile, mode: configuration.keyStorage,
                                    cacheCapacity: configuration.cacheCapacity)
+        // Wrapped storage is only as safe as the domain key's unwrap template:
+        // without it, a PIN holder unwraps any version into readable material.
+        unwrapEnforcement = try await vault.probeUnwrapEnforcement()
+        if configuration.keyStorage == .wrapped, let enforcement = unwrapEnforcement, !enforcement.isEnforced,
+           !configuration.allowUnenforcedUnwrapTemplate {
+            throw KMSError.internalError("wrapped key storage refuses to start: the domain key's unwrap template is "
+                + "\(enforcement). Run `p11kms token setup --upgrade`, use token storage, or accept the risk by name with "
+                + "[keys] allow_unenforced_unwrap_template = true.")
+        }
         try await reconcile()
     }
 

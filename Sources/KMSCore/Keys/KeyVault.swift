@@ -100,6 +100,14 @@ final class KeyVault: Sendable {
         }
     }
 
+    /// Whether the token forces keys unwrapped under the domain key sensitive
+    /// and non-extractable (`TokenSetup.probeUnwrapEnforcement`); nil in
+    /// token mode without a domain key.
+    func probeUnwrapEnforcement() async throws -> TokenSetup.UnwrapEnforcement? {
+        guard let domain = cache.withLock({ $0.domainKey }), let wrap = try? profile.rfc5649WrapMechanism() else { return nil }
+        return try await pool.withSession { s in try TokenSetup.probeUnwrapEnforcement(s, domainKey: domain, mechanism: wrap) }
+    }
+
     private func domainKey() throws -> ObjectHandle {
         guard let key = cache.withLock({ $0.domainKey }) else {
             throw KMSError.internalError("the token has no domain key; run 'p11kms token setup' first")

@@ -45,6 +45,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let v = h.stateDirectoryWritable { object["state_directory_writable"] = .bool(v) }
         if let v = h.auditWritable { object["audit_writable"] = .bool(v) }
         if let v = h.auditKeyFingerprint { object["audit_key_fingerprint"] = .string(v) }
+        if let v = h.unwrapTemplateEnforced { object["unwrap_template_enforced"] = .bool(v) }
         return .object(object)
     }
 
@@ -60,6 +61,9 @@ struct StatusCommand: AsyncParsableCommand {
         if let v = h.stateDirectoryWritable { lines.append("state directory writable: \(yes(v))") }
         if let v = h.auditWritable { lines.append("audit log writable: \(yes(v))") }
         if let v = h.auditKeyFingerprint { lines.append("audit key fingerprint: \(v)") }
+        if let v = h.unwrapTemplateEnforced {
+            lines.append("domain key unwrap template enforced: " + (v ? "yes" : "NO (a PIN holder can extract wrapped keys)"))
+        }
         if !h.keysUnavailable.isEmpty { lines.append("keys unavailable: \(h.keysUnavailable.joined(separator: ", "))") }
         for (key, reason) in h.metadataTampered.sorted(by: { $0.key < $1.key }) {
             lines.append("metadata tampered: \(key): \(reason)")
