@@ -70,7 +70,8 @@ struct DecryptFileCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The encryption context the envelope was made with.", valueName: "k=v,..."))
     var encryptionContext: String?
-    @Option(help: ArgumentHelp("Accept only envelopes whose data key was made under this key.", valueName: "key"))
+    @Option(help: ArgumentHelp("Accept only envelopes whose data key was made under this key (recommended: "
+                                   + "without it, any key you may use is accepted, with a warning).", valueName: "key"))
     var keyId: String?
     @OptionGroup var socketOptions: FileSocketOptions
     @Argument(help: "The envelope, or - for stdin.") var input: String
@@ -89,6 +90,12 @@ struct DecryptFileCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let keyId = self.keyId
+        if keyId == nil {
+            // Whoever can write the envelope can make one under any key the
+            // caller may use, with data of their choosing; --key-id pins it.
+            fileWriteStderr("p11kms decrypt-file: warning: no --key-id given, so an envelope made under any key you may "
+                + "use is accepted; give --key-id to accept only the key you expect\n")
+        }
         do {
             try await runEnvelopeCommand(name: "decrypt-file", input: input, output: output) { input, output in
                 try await EnvelopeEncryption.decrypt(client: client, from: &input, to: &output,
