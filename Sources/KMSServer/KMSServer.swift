@@ -340,6 +340,12 @@ public final class KMSServer: Sendable {
         case (.GET, "/health"):
             return await healthResponse()
         case (.GET, "/metrics"):
+            let readers = configuration.metricsReaders ?? engine.configuration.accessControl.admins
+            guard let peer, readers.contains(peer) else {
+                return error(KMSError(.accessDenied, "GET /metrics is for the daemon's admins ([access] admins) or the "
+                    + "configured metrics readers ([server] metrics_readers); uid \(peer.map { String($0.uid) } ?? "?") is neither."),
+                             status: .forbidden)
+            }
             return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: Data(metrics.render(engine: engine)))
         case (.POST, "/"):
             return await operationResponse(h, body: body, kind: kind, peer: peer, remoteAddress: remoteAddress)

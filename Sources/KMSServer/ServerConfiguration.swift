@@ -1,3 +1,4 @@
+import KMSCore
 import NIOCore
 
 public struct ServerConfiguration: Sendable {
@@ -31,6 +32,10 @@ public struct ServerConfiguration: Sendable {
     }
     /// How long SIGTERM lets requests in flight finish before cancelling them.
     public var drainTimeout: Duration = .seconds(10)
+    /// Who may read `GET /metrics` on the Unix socket; nil means the
+    /// configured admins (`[access] admins`). Metrics name operations, keys'
+    /// request rates and error counts: not for every socket user.
+    public var metricsReaders: PrincipalSet?
 
     public init(socketPath: String, socketGroup: String? = nil) {
         self.socketPath = socketPath

@@ -473,9 +473,19 @@ struct InProcessServerTests {
         }
     }
 
+    @Test("GET /metrics is refused to a caller who is neither an admin nor a configured metrics reader")
+    func metricsAreForAdmins() async throws {
+        try await withServer { f in
+            let refused = try await f.get("/metrics")
+            #expect(refused.status == 403, "\(refused.text)")
+            #expect(refused.errorType == "AccessDeniedException", "\(refused.text)")
+            #expect(!refused.text.contains("p11kms_requests_total"))
+        }
+    }
+
     @Test("GET /metrics counts requests by operation and outcome")
     func metrics() async throws {
-        try await withServer { f in
+        try await withServer(configure: { $0.metricsReaders = PrincipalSet(uids: [getuid()]) }) { f in
             let key = try #require(try await f.operation("CreateKey").json["KeyMetadata"] as? [String: Any])
             let keyID = try #require(key["KeyId"] as? String)
             for _ in 0..<2 {
