@@ -12,6 +12,7 @@ public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible 
         case auditKey(String)
         case notSigned(String)
         case timedOut(Duration)
+        case truncated(String)
     }
 
     private let code: Code
@@ -26,6 +27,14 @@ public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible 
     package static func auditKey(_ message: String) -> AuditLogError { .init(.auditKey(message)) }
     package static func notSigned(_ error: any Error) -> AuditLogError { .init(.notSigned(String(describing: error))) }
     package static func timedOut(_ wait: Duration) -> AuditLogError { .init(.timedOut(wait)) }
+    /// The log on disk ends before the point the token's anchor recorded.
+    public static func truncated(_ finding: String) -> AuditLogError { .init(.truncated(finding)) }
+
+    /// True for `truncated`: a tamper finding an operator must acknowledge.
+    public var isTruncation: Bool {
+        if case .truncated = code { return true }
+        return false
+    }
 
     /// The log was closed; nothing more is written.
     public static let closed = AuditLogError(.closed)
@@ -52,6 +61,8 @@ public struct AuditLogError: Error, Hashable, Sendable, CustomStringConvertible 
             "the checkpoint could not be signed: \(reason)"
         case .timedOut(let wait):
             "a write to the audit log did not finish within \(wait)"
+        case .truncated(let finding):
+            finding
         }
     }
 }

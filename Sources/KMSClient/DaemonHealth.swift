@@ -18,6 +18,9 @@ public struct DaemonHealth: Decodable, Sendable, Hashable {
     /// Whether keys unwrapped under the domain key are forced sensitive and
     /// non-extractable; nil in token storage (no domain key).
     public var unwrapTemplateEnforced: Bool?
+    /// Set when the audit log was found cut short at start-up and no admin
+    /// has acknowledged it yet: every request is refused until then.
+    public var auditTruncated: String?
 
     public var isHealthy: Bool { status == "ok" }
 

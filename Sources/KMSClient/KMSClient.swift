@@ -132,6 +132,26 @@ public final class KMSClient: Sendable {
         }
     }
 
+    /// `POST /admin/acknowledge-audit-truncation`: an admin lets a daemon
+    /// whose audit log was found cut short serve again (the acknowledgement is
+    /// itself audited). Returns the finding acknowledged, or nil when the log
+    /// was not truncated.
+    public func acknowledgeAuditTruncation() async throws -> String? {
+        var request = HTTPClientRequest(url: url + "admin/acknowledge-audit-truncation")
+        request.method = .POST
+        let response = try await send(request, operation: "acknowledge-audit-truncation")
+        let data = Data(buffer: response.body)
+        guard response.status == .ok else {
+            if let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+               let type = object["__type"] as? String {
+                throw KMSError(KMSError.Name(rawValue: type), object["message"] as? String ?? "")
+            }
+            throw KMSClientError(.malformedResponse, "acknowledge-audit-truncation: HTTP \(response.status.code) from \(socketPath)")
+        }
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return object["acknowledged"] as? Bool == true ? object["finding"] as? String ?? "" : nil
+    }
+
     private struct RawResponse {
         var status: HTTPResponseStatus
         var body: ByteBuffer

@@ -349,7 +349,9 @@ public final class KMSServer: Sendable {
             return Response(status: .ok, contentType: "text/plain; version=0.0.4", body: Data(metrics.render(engine: engine)))
         case (.POST, "/"):
             return await operationResponse(h, body: body, kind: kind, peer: peer, remoteAddress: remoteAddress)
-        case (_, "/"), (_, "/health"), (_, "/metrics"):
+        case (.POST, "/admin/acknowledge-audit-truncation"):
+            return await acknowledgeAuditTruncation(peer: peer)
+        case (_, "/"), (_, "/health"), (_, "/metrics"), (_, "/admin/acknowledge-audit-truncation"):
             return error(KMSError(.unknownOperation, "\(h.method.rawValue) is not allowed on \(path)."), status: .methodNotAllowed)
         default:
             return error(KMSError(.unknownOperation, "There is nothing at \(path.prefix(128)); send POST / with X-Amz-Target."),
@@ -391,6 +393,33 @@ public final class KMSServer: Sendable {
                         body: answer.body, requestID: answer.requestID)
     }
 
+    /// An admin lets a daemon whose audit log was found cut short serve
+    /// again. The acknowledgement, with who made it and what was found, is the
+    /// first line after the cut; a caller who is not an admin is refused and
+    /// that refusal is logged by the daemon (the audit log takes no lines yet).
+    private func acknowledgeAuditTruncation(peer: Principal?) async -> Response {
+        guard let peer, engine.configuration.accessControl.admins.contains(peer) else {
+            logger.warning("refused an audit truncation acknowledgement from uid \(peer.map { String($0.uid) } ?? "?"): not an admin")
+            return error(KMSError(.accessDenied, "Only the daemon's admins ([access] admins) may acknowledge a truncated audit log."),
+                         status: .forbidden)
+        }
+        guard let finding = service.audit.truncation else {
+            return Response(status: .ok, contentType: "application/json",
+                            body: Data(#"{"acknowledged":false,"message":"The audit log is not truncated; nothing to acknowledge."}"#.utf8))
+        }
+        let event = AuditEvent(requestID: UUID().uuidString.lowercased(), operation: "AcknowledgeAuditTruncation",
+                               principal: AuditPrincipal(peer), outcome: .allowed,
+                               note: "an admin acknowledged a truncated audit log: \(finding)")
+        do {
+            _ = try await service.audit.acknowledgeTruncation(event)
+        } catch {
+            return self.error(KMSError.internalError("The acknowledgement could not be written to the audit log: \(error)."))
+        }
+        logger.notice("audit truncation acknowledged by uid \(peer.uid); serving again")
+        let body = try? JSONSerialization.data(withJSONObject: ["acknowledged": true, "finding": finding.description], options: [.sortedKeys])
+        return Response(status: .ok, contentType: "application/json", body: body ?? Data())
+    }
+
     private func healthResponse() async -> Response {
         let h = await engine.health()
         var stateWritable: Bool? = nil
@@ -408,6 +437,7 @@ public final class KMSServer: Sendable {
             "keys_unavailable": h.keysUnavailable,
             "metadata_tampered": h.metadataTampered,
             "audit_writable": auditWritable,
+            "audit_truncated": service.audit.truncation.map { $0.description as Any } ?? NSNull(),
             "audit_key_fingerprint": service.audit.keyFingerprint,
             "unwrap_template_enforced": h.unwrapTemplateEnforced.map { $0 as Any } ?? NSNull(),
             "connections_open": admission.open,

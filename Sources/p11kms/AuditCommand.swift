@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KMSAuditFormat
+import KMSClient
 import KMSTokenSetup
 import PKCS11
 
@@ -8,7 +9,41 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check the daemon's tamper-evident audit log offline, and export its public key.",
-        subcommands: [Verify.self, ExportPublicKey.self])
+        subcommands: [Verify.self, ExportPublicKey.self, AcknowledgeTruncation.self])
+
+    struct AcknowledgeTruncation: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "acknowledge-truncation",
+            abstract: "Let a daemon whose audit log was found cut short serve again (admins only; audited).",
+            discussion: """
+                After every checkpoint the daemon records the checkpoint's seq and hash in a token object. A log \
+                found at start-up to end before that point had lines cut off its end, and the daemon refuses \
+                every request until an admin runs this command. Check the log first (p11kms audit verify) and \
+                find out what happened: the acknowledgement, with your uid and the finding, becomes the first \
+                line after the cut. Exit status 0: acknowledged, or nothing to acknowledge; 1: refused or failed.
+                """)
+
+        @OptionGroup var socketOptions: FileSocketOptions
+
+        func run() async throws {
+            let client: KMSClient
+            do { client = try socketOptions.client() } catch {
+                fileWriteStderr("p11kms audit acknowledge-truncation: \(fileErrorMessage(error))\n")
+                throw ExitCode(1)
+            }
+            defer { Task { try? await client.shutdown() } }
+            do {
+                if let finding = try await client.acknowledgeAuditTruncation() {
+                    print("acknowledged: \(finding)")
+                } else {
+                    print("the audit log is not truncated; nothing to acknowledge")
+                }
+            } catch {
+                fileWriteStderr("p11kms audit acknowledge-truncation: \(fileErrorMessage(error))\n")
+                throw ExitCode(1)
+            }
+        }
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -48,11 +48,16 @@ struct Daemon {
                                                   checkpointEveryLines: c.auditCheckpointLines,
                                                   checkpointEverySeconds: Double(c.auditCheckpointSeconds),
                                                   filePath: ProcessInfo.processInfo.environment["P11KMS_AUDIT_FILE"]),
-            signer: signer)
+            signer: signer, anchor: HSMAuditAnchor(pool: pool))
         // The first line proves the log writable before any request is served;
         // if it cannot be written every request is refused, unperformed.
         do {
             try await audit.append(.service("p11kmsd started on token \(token.label) (serial \(token.serialNumber))"))
+        } catch let error as AuditLogError where error.isTruncation {
+            logger.critical("""
+                audit log tampered: \(error). Every request is refused until an admin checks the log \
+                (p11kms audit verify) and runs `p11kms audit acknowledge-truncation`.
+                """)
         } catch {
             logger.critical("the audit log cannot be written; every request will be refused: \(error)")
         }

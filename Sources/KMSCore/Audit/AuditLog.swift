@@ -73,6 +73,8 @@ public final class AuditLog: Sendable {
         public var eventsWritten = 0
         public var checkpointsWritten = 0
         public var checkpointFailures = 0
+        /// Checkpoints whose seq could not be recorded in the token's anchor.
+        public var anchorFailures = 0
         /// fsyncs of the file; far fewer than events under load.
         public var syncs = 0
         public var rotations = 0
@@ -80,6 +82,7 @@ public final class AuditLog: Sendable {
 
     public let configuration: Configuration
     private let signer: any AuditSigner
+    private let anchor: (any AuditAnchor)?
     private let keyID: String
     /// The audit key's fingerprint (`SHA256:` and the key id every checkpoint names).
     public var keyFingerprint: String { "SHA256:" + keyID }
@@ -101,6 +104,9 @@ public final class AuditLog: Sendable {
         var closeWaiters: [CheckedContinuation<Void, any Error>] = []
         var closed = false
         var failure: AuditLogError?
+        /// The log ended before the token's anchor at start-up: every request
+        /// is refused until an admin acknowledges it (`acknowledgeTruncation`).
+        var truncation: AuditLogError?
         var timer: Task<Void, Never>?
         var statistics = Statistics()
         /// The batch being written, and since when (for the write watchdog).
@@ -136,15 +142,28 @@ public final class AuditLog: Sendable {
     /// crashed mid-write, the incomplete line is cut off and a service event
     /// saying so is the first line of this run; if it left lines after its
     /// last checkpoint, they are signed now.
-    public init(configuration: Configuration, signer: any AuditSigner) async throws {
+    ///
+    /// With an `anchor`, every checkpoint's seq and line hash is recorded in
+    /// it, and a log found ending before the recorded point is truncated:
+    /// nothing is appended and every request refused until an admin calls
+    /// `acknowledgeTruncation`.
+    public init(configuration: Configuration, signer: any AuditSigner, anchor: (any AuditAnchor)? = nil) async throws {
         self.configuration = configuration
         self.signer = signer
+        self.anchor = anchor
         self.keyID = signer.publicKeyID
         let path = configuration.activePath
         let createDirectory = configuration.filePath == nil
         let (file, tail) = try await Self.run(on: queue) {
             try AuditFile.open(path: path, createDirectory: createDirectory)
         }
+        var truncation: AuditLogError?
+        if let recorded = try await anchor?.read(),
+           recorded.sequence > tail.lastSeq || (recorded.sequence == tail.lastSeq && recorded.hash != tail.lastHash) {
+            truncation = .truncated("the audit log ends at seq \(tail.lastSeq), before the point the token's anchor "
+                + "recorded (\(recorded)): lines were cut off its end")
+        }
+        state.withLock { $0.truncation = truncation }
         let unsigned = tail.lastIsCheckpoint || tail.lastSeq == 0 ? 0 : 1
         let chain = Chain(nextSeq: tail.lastSeq + 1, lastHash: tail.lastHash, unsigned: unsigned, sinceAttempt: unsigned)
         state.withLock { $0.statistics.lastSequence = tail.lastSeq }
@@ -165,6 +184,7 @@ public final class AuditLog: Sendable {
             }
         }
         state.withLock { $0.timer = timer }
+        if truncation != nil { return }
         do {
             if tail.droppedBytes > 0 {
                 try await append(.service("audit log recovery: cut off \(tail.droppedBytes) bytes of an incomplete last "
@@ -190,9 +210,14 @@ public final class AuditLog: Sendable {
     /// task cancellation: a request cancelled at the drain deadline still
     /// gets its line, or a failure, within that bound.
     public func append(_ event: AuditEvent) async throws {
+        try await append(event, evenIfTruncated: false)
+    }
+
+    private func append(_ event: AuditEvent, evenIfTruncated: Bool) async throws {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             let outcome = state.withLock { s -> Result<CheckedContinuation<Void, Never>?, AuditLogError> in
                 if let failure = s.failure { return .failure(failure) }
+                if let truncation = s.truncation, !evenIfTruncated { return .failure(truncation) }
                 if s.closeRequested { return .failure(.closed) }
                 s.pending.append(Pending(event: event, continuation: OnceContinuation(c)))
                 defer { s.writerWaiting = nil }
@@ -241,9 +266,25 @@ public final class AuditLog: Sendable {
         }
     }
 
-    /// False once a write has failed or the log is closed (for /health).
+    /// False once a write has failed, the log is closed, or it was found
+    /// truncated and not yet acknowledged (for /health).
     public var isWritable: Bool {
-        state.withLock { $0.failure == nil && !$0.closeRequested }
+        state.withLock { $0.failure == nil && $0.truncation == nil && !$0.closeRequested }
+    }
+
+    /// The truncation found at start-up, until acknowledged.
+    public var truncation: AuditLogError? { state.withLock { $0.truncation } }
+
+    /// An admin has looked at a truncated log and lets the daemon serve again.
+    /// `event` (who acknowledged, what was found) is the first line written
+    /// after the cut, then a checkpoint moves the anchor to the log as it now
+    /// is. Returns false when there was nothing to acknowledge.
+    public func acknowledgeTruncation(_ event: AuditEvent) async throws -> Bool {
+        guard state.withLock({ $0.truncation != nil }) else { return false }
+        try await append(event, evenIfTruncated: true)
+        state.withLock { $0.truncation = nil }
+        try await checkpoint()
+        return true
     }
 
     /// Throws the error `append` would throw now, so a request can be
@@ -251,6 +292,7 @@ public final class AuditLog: Sendable {
     public func ensureWritable() throws {
         try state.withLock { s in
             if let failure = s.failure { throw failure }
+            if let truncation = s.truncation { throw truncation }
             if s.closeRequested { throw AuditLogError.closed }
         }
     }
@@ -406,10 +448,20 @@ public final class AuditLog: Sendable {
             return f
         }
         chain.add(line, isCheckpoint: true)
-        state.withLock { s in
+        let truncated = state.withLock { s in
             s.statistics.checkpointsWritten += 1
             s.statistics.syncs += 1
             s.statistics.lastSequence = chain.nextSeq - 1
+            return s.truncation != nil
+        }
+        // The anchor follows the durable checkpoint (never ahead of the file).
+        // A failed anchor write only leaves it behind, which is safe.
+        if let anchor, !truncated {
+            do {
+                try await anchor.write(AuditAnchorValue(sequence: chain.nextSeq - 1, hash: chain.lastHash))
+            } catch {
+                state.withLock { $0.statistics.anchorFailures += 1 }
+            }
         }
         return nil
     }

@@ -76,12 +76,15 @@ final class KeyVault: Sendable {
                 var secret: [[UInt8]: ObjectHandle] = [:]
                 var publics: [[UInt8]: ObjectHandle] = [:]
                 for object in try s.findObjects([.token(true)]) {
-                    let a = try s.attributes([.label, .id, .class], of: object)
+                    // Label and class first: objects that are not keys (the
+                    // audit anchor, a CKO_DATA) have no CKA_ID to ask for.
+                    let a = try s.attributes([.label, .class], of: object)
                     guard a[0].stringValue.hasPrefix(Self.versionLabelPrefix) else { continue }
-                    if ObjectClass(rawValue: a[2].ulongValue ?? 0) == .publicKey {
-                        publics[a[1].value] = object
+                    let id = try s.attribute(.id, of: object).value
+                    if ObjectClass(rawValue: a[1].ulongValue ?? 0) == .publicKey {
+                        publics[id] = object
                     } else {
-                        secret[a[1].value] = object
+                        secret[id] = object
                     }
                 }
                 for (id, key) in secret { found[id] = Handles(key: key, publicKey: publics[id]) }
@@ -296,10 +299,9 @@ final class KeyVault: Sendable {
         let destroyed = try await pool.withSession { s -> Int in
             var count = 0
             for object in try s.findObjects([.token(true)]) {
-                let a = try s.attributes([.label, .id], of: object)
-                let label = a[0].stringValue
+                let label = try s.attribute(.label, of: object).stringValue
                 guard label.hasPrefix(Self.versionLabelPrefix) || label.hasPrefix(Self.importLabelPrefix) else { continue }
-                if !knownIDs.contains(a[1].value) {
+                if !knownIDs.contains(try s.attribute(.id, of: object).value) {
                     try s.destroyObject(object)
                     count += 1
                 }

@@ -166,8 +166,13 @@ public final class KMSService: Sendable {
         do {
             try await audit.append(event)
         } catch {
-            logger.critical("audit log cannot be written; failing the request closed: \(error)")
-            response.error = KMSError.internalError("The audit log cannot be written, so the request is refused.")
+            if let truncated = error as? AuditLogError, truncated.isTruncation {
+                // Refused before it was performed; the log takes no lines until acknowledged.
+                response.error = truncated.kmsError
+            } else {
+                logger.critical("audit log cannot be written; failing the request closed: \(error)")
+                response.error = KMSError.internalError("The audit log cannot be written, so the request is refused.")
+            }
         }
     }
 

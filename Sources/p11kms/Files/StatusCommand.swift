@@ -46,6 +46,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let v = h.auditWritable { object["audit_writable"] = .bool(v) }
         if let v = h.auditKeyFingerprint { object["audit_key_fingerprint"] = .string(v) }
         if let v = h.unwrapTemplateEnforced { object["unwrap_template_enforced"] = .bool(v) }
+        if let v = h.auditTruncated { object["audit_truncated"] = .string(v) }
         return .object(object)
     }
 
@@ -61,6 +62,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let v = h.stateDirectoryWritable { lines.append("state directory writable: \(yes(v))") }
         if let v = h.auditWritable { lines.append("audit log writable: \(yes(v))") }
         if let v = h.auditKeyFingerprint { lines.append("audit key fingerprint: \(v)") }
+        if let v = h.auditTruncated { lines.append("AUDIT LOG TRUNCATED: \(v) (see p11kms audit acknowledge-truncation)") }
         if let v = h.unwrapTemplateEnforced {
             lines.append("domain key unwrap template enforced: " + (v ? "yes" : "NO (a PIN holder can extract wrapped keys)"))
         }
