@@ -134,6 +134,27 @@ struct SealedMetadataTests {
         #expect(Set(await engine.health().metadataTampered.keys) == [a, b])
     }
 
+    /// Import parameters are sealed: stretching valid_to (or pointing the
+    /// object id at another wrapping key) in the database is refused.
+    @Test func editedImportParametersAreRefused() async throws {
+        let s = try await setUp(.wrapped)
+        defer { Task { try? await s.pool.shutdown() } }
+        let key = try await s.engine.createKey(CreateKeyRequest(origin: .external), caller: Self.caller).keyMetadata.keyId
+        _ = try await s.engine.getParametersForImport(
+            GetParametersForImportRequest(keyId: key, wrappingAlgorithm: .rsaesOAEPSHA1, wrappingKeySpec: .rsa2048),
+            caller: Self.caller)
+        var parameters = try #require(try await s.raw.importParameters(keyID: key))
+        #expect(parameters.seal != nil)
+        #expect(try await s.sealed.importParameters(keyID: key) == parameters)
+        parameters.validTo = parameters.validTo.addingTimeInterval(365 * 86_400)
+        try await s.raw.put(parameters)   // the old seal, the new date
+
+        await expectKMSError(.kmsInvalidState) { try await s.sealed.importParameters(keyID: key) }
+        let engine = try await restarted(s)
+        #expect(await engine.health().metadataTampered[key] == "its import parameters")
+        #expect(try await s.sealed.allImportParameters().isEmpty)
+    }
+
     @Test func canonicalBytesSurviveTheStoresDatePrecision() async throws {
         let store = try SQLiteMetadataStore.inMemory()
         let record = KeyRecord(keyID: UUID().uuidString.lowercased(), createdAt: Date(), description: "", keySpec: .symmetricDefault,

@@ -126,8 +126,13 @@ public struct ImportParametersRecord: Sendable, Hashable, Codable {
     public var objectID: [UInt8]
     public var publicKey: [UInt8]
     public var validTo: Date
+    /// HMAC by the token's seal key over `MetadataSeal.bytes(_:)`: an edited
+    /// valid_to, object id or wrapping algorithm is refused, not used.
+    public var seal: [UInt8]?
     public init(keyID: String, importToken: [UInt8], wrappingAlgorithm: WrappingAlgorithm,
-                wrappingKeySpec: WrappingKeySpec, objectID: [UInt8], publicKey: [UInt8], validTo: Date) {
+                wrappingKeySpec: WrappingKeySpec, objectID: [UInt8], publicKey: [UInt8], validTo: Date,
+                seal: [UInt8]? = nil) {
+        self.seal = seal
         self.keyID = keyID
         self.importToken = importToken
         self.wrappingAlgorithm = wrappingAlgorithm

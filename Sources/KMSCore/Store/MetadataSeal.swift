@@ -62,6 +62,18 @@ enum MetadataSeal {
         return w.bytes
     }
 
+    static func bytes(_ p: ImportParametersRecord) -> [UInt8] {
+        var w = Writer("import-parameters")
+        w.field(p.keyID)
+        w.field(p.importToken)
+        w.field(p.wrappingAlgorithm.rawValue)
+        w.field(p.wrappingKeySpec.rawValue)
+        w.field(p.objectID)
+        w.field(p.publicKey)
+        w.field(p.validTo)
+        return w.bytes
+    }
+
     static func bytes(_ a: AliasRecord) -> [UInt8] {
         var w = Writer("alias")
         w.field(a.aliasName)

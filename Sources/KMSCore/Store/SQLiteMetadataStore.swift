@@ -342,6 +342,10 @@ extension SQLiteMetadataStore {
                 try db.alter(table: table) { t in t.add(column: "seal", .blob) }
             }
         }
+        // v3: import parameters are sealed too (issue #14).
+        migrator.registerMigration("v3") { db in
+            try db.alter(table: "import_parameters") { t in t.add(column: "seal", .blob) }
+        }
         return migrator
     }
 }
@@ -487,7 +491,8 @@ private struct ImportParametersRow: FetchableRecord, PersistableRecord {
             wrappingKeySpec: decodeEnum(row, "wrapping_key_spec"),
             objectID: decodeBytes(row, "object_id"),
             publicKey: decodeBytes(row, "public_key"),
-            validTo: decodeDate(row, "valid_to"))
+            validTo: decodeDate(row, "valid_to"),
+            seal: decodeBytesIfPresent(row, "seal"))
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -498,6 +503,7 @@ private struct ImportParametersRow: FetchableRecord, PersistableRecord {
         container["object_id"] = Data(record.objectID)
         container["public_key"] = Data(record.publicKey)
         container["valid_to"] = storedDate(record.validTo)
+        container["seal"] = record.seal.map { Data($0) }
     }
 }
 

@@ -74,6 +74,13 @@ public final class SealedMetadataStore: MetadataStore {
         return version
     }
 
+    private func checked(_ parameters: ImportParametersRecord) async throws -> ImportParametersRecord {
+        guard try await check(MetadataSeal.bytes(parameters), parameters.seal) else {
+            throw await report(keyID: parameters.keyID, "its import parameters")
+        }
+        return parameters
+    }
+
     private func checked(_ alias: AliasRecord) async throws -> AliasRecord {
         guard try await check(MetadataSeal.bytes(alias), alias.seal) else {
             throw await report(keyID: alias.targetKeyID, "the row of \(alias.aliasName)")
@@ -173,18 +180,34 @@ public final class SealedMetadataStore: MetadataStore {
     public func deleteAlias(name: String) async throws { try await inner.deleteAlias(name: name) }
 
     public func importParameters(keyID: String) async throws -> ImportParametersRecord? {
-        try await inner.importParameters(keyID: keyID)
+        guard let parameters = try await inner.importParameters(keyID: keyID) else { return nil }
+        return try await checked(parameters)
     }
-    public func put(_ parameters: ImportParametersRecord) async throws { try await inner.put(parameters) }
+    public func put(_ parameters: ImportParametersRecord) async throws {
+        var sealed = parameters
+        sealed.seal = try await sealer.seal(MetadataSeal.bytes(parameters))
+        try await inner.put(sealed)
+    }
     public func deleteImportParameters(keyID: String) async throws { try await inner.deleteImportParameters(keyID: keyID) }
-    public func allImportParameters() async throws -> [ImportParametersRecord] { try await inner.allImportParameters() }
+    public func allImportParameters() async throws -> [ImportParametersRecord] {
+        var checkedParameters: [ImportParametersRecord] = []
+        // A bad row is left out (and reported), not allowed to fail the rest.
+        for parameters in try await inner.allImportParameters() {
+            if try await check(MetadataSeal.bytes(parameters), parameters.seal) {
+                checkedParameters.append(parameters)
+            } else {
+                _ = await report(keyID: parameters.keyID, "its import parameters")
+            }
+        }
+        return checkedParameters
+    }
     public func checkWritable() async throws { try await inner.checkWritable() }
 
     /// Every row, each checked: a row that fails is left out and its key (or
     /// alias) listed as tampered, and reported once.
     public func snapshot() async throws -> MetadataSnapshot {
         let raw = try await inner.snapshot()
-        var out = MetadataSnapshot(keys: [], versions: [], aliases: [], importParameters: raw.importParameters,
+        var out = MetadataSnapshot(keys: [], versions: [], aliases: [], importParameters: [],
                                    tamperedKeys: raw.tamperedKeys, tamperedAliases: raw.tamperedAliases)
         func tampered(_ keyID: String, _ what: String) async {
             if out.tamperedKeys[keyID] == nil { out.tamperedKeys[keyID] = what }
@@ -198,6 +221,13 @@ public final class SealedMetadataStore: MetadataStore {
                 out.versions.append(version)
             } else {
                 await tampered(version.keyID, "the row of version \(version.version)")
+            }
+        }
+        for parameters in raw.importParameters {
+            if try await check(MetadataSeal.bytes(parameters), parameters.seal) {
+                out.importParameters.append(parameters)
+            } else {
+                await tampered(parameters.keyID, "its import parameters")
             }
         }
         for alias in raw.aliases {
