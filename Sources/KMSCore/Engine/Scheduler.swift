@@ -72,6 +72,8 @@ extension KMSEngine {
             for version in try await store.versions(keyID: keyID) {
                 try await vault.destroy(version)
             }
+            // With the KEK gone, no copy of the database unwraps this key again.
+            try await vault.destroyKEK(for: keyID)
             if let parameters = try await store.importParameters(keyID: keyID) {
                 try await destroyImportKeyPair(parameters.objectID)
             }

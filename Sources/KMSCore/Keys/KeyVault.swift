@@ -11,11 +11,22 @@ import Synchronization
 ///   are found once at start-up (and again only after the pool lost its
 ///   sessions) and cached; no request calls `C_FindObjects`.
 /// - `wrapped`: each version is born as an extractable session object,
-///   wrapped at once under the domain key (RFC 5649), then made
-///   non-extractable. The blob goes to the metadata store; on use it is
-///   unwrapped (non-extractable) into a session object kept in a bounded LRU.
+///   wrapped at once (RFC 5649), then made non-extractable. The blob goes to
+///   the metadata store; on use it is unwrapped (non-extractable) into a
+///   session object kept in a bounded LRU.
+///
+///   Each key made since issue #14 has its own key-encryption key, a token
+///   object labelled `p11kms-kek/<KeyId>` with the domain key's unwrap
+///   template, made with its first version; its versions are wrapped under
+///   it. Deleting the key destroys that KEK, so a database backup taken
+///   before the deletion no longer unwraps anything: deletion destroys. A
+///   token object per key costs token storage (SoftHSM: one small file per
+///   key); a token with a hard object limit would need the KEKs wrapped
+///   under the domain key instead, which this does not do. Keys made before
+///   have no KEK and stay wrapped under the domain key.
 final class KeyVault: Sendable {
     static let domainKeyLabel = TokenSetup.domainKeyLabel
+    static let kekLabelPrefix = "p11kms-kek/"
     static let versionLabelPrefix = "p11kms/"
     static let importLabelPrefix = "p11kms-import/"
 
@@ -28,6 +39,8 @@ final class KeyVault: Sendable {
     private struct Cache {
         var generation: UInt64
         var domainKey: ObjectHandle?
+        /// Per-key key-encryption keys, by key id (token objects; found by scanning).
+        var keks: [String: ObjectHandle] = [:]
         /// Token objects of `token`-mode versions, found by scanning; never evicted.
         var tokenObjects: [[UInt8]: Handles] = [:]
         /// Unwrapped session objects of `wrapped`-mode versions: the bounded LRU.
@@ -64,7 +77,7 @@ final class KeyVault: Sendable {
     private func refresh(force: Bool = false) async throws {
         let generation = pool.statistics.generation
         if !force && cache.withLock({ $0.generation == generation }) { return }
-        let (domain, tokenObjects) = try await pool.withSession { s -> (ObjectHandle?, [[UInt8]: Handles]) in
+        let (domain, tokenObjects, keks) = try await pool.withSession { s -> (ObjectHandle?, [[UInt8]: Handles], [String: ObjectHandle]) in
             let domain = try s.findObjects([.class(.secretKey), .token(true), .label(Self.domainKeyLabel)])
             guard domain.count <= 1 else {
                 throw KMSError.internalError("the token holds \(domain.count) domain keys; expected one")
@@ -72,6 +85,7 @@ final class KeyVault: Sendable {
             // Token objects are scanned in both modes: a version keeps the
             // storage it was created with when the daemon's mode changes.
             var found: [[UInt8]: Handles] = [:]
+            var keks: [String: ObjectHandle] = [:]
             do {
                 var secret: [[UInt8]: ObjectHandle] = [:]
                 var publics: [[UInt8]: ObjectHandle] = [:]
@@ -79,6 +93,10 @@ final class KeyVault: Sendable {
                     // Label and class first: objects that are not keys (the
                     // audit anchor, a CKO_DATA) have no CKA_ID to ask for.
                     let a = try s.attributes([.label, .class], of: object)
+                    if a[0].stringValue.hasPrefix(Self.kekLabelPrefix) {
+                        keks[String(a[0].stringValue.dropFirst(Self.kekLabelPrefix.count))] = object
+                        continue
+                    }
                     guard a[0].stringValue.hasPrefix(Self.versionLabelPrefix) else { continue }
                     let id = try s.attribute(.id, of: object).value
                     if ObjectClass(rawValue: a[1].ulongValue ?? 0) == .publicKey {
@@ -89,7 +107,7 @@ final class KeyVault: Sendable {
                 }
                 for (id, key) in secret { found[id] = Handles(key: key, publicKey: publics[id]) }
             }
-            return (domain.first, found)
+            return (domain.first, found, keks)
         }
         if mode == .wrapped && domain == nil {
             throw KMSError.internalError(
@@ -99,6 +117,7 @@ final class KeyVault: Sendable {
             c.generation = generation
             c.domainKey = domain
             c.tokenObjects = tokenObjects
+            c.keks = keks
             c.unwrapped = [:]
         }
     }
@@ -109,6 +128,37 @@ final class KeyVault: Sendable {
     func probeUnwrapEnforcement() async throws -> TokenSetup.UnwrapEnforcement? {
         guard let domain = cache.withLock({ $0.domainKey }), let wrap = try? profile.rfc5649WrapMechanism() else { return nil }
         return try await pool.withSession { s in try TokenSetup.probeUnwrapEnforcement(s, domainKey: domain, mechanism: wrap) }
+    }
+
+    /// The key that wraps `keyID`'s versions: its own KEK, else (a key made
+    /// before per-key KEKs) the domain key.
+    func wrappingKey(for keyID: String) throws -> ObjectHandle {
+        if let kek = cache.withLock({ $0.keks[keyID] }) { return kek }
+        return try domainKey()
+    }
+
+    /// `keyID`'s KEK, made now if it has none: AES-256, a private, sensitive,
+    /// never-extractable token object, wrap and unwrap only, with the domain
+    /// key's unwrap and wrap templates.
+    func ensureKEK(for keyID: String) async throws -> ObjectHandle {
+        try await refresh()
+        if let kek = cache.withLock({ $0.keks[keyID] }) { return kek }
+        let label = Self.kekLabelPrefix + keyID
+        let kek = try await pool.withSession { s in
+            try s.generateKey(.aes(bits: 256), KeyOptions(usage: [.wrap, .unwrap], token: true, label: label, extra: [
+                .unwrapTemplate(TokenSetup.domainUnwrapTemplate), .wrapTemplate(TokenSetup.domainWrapTemplate),
+            ]))
+        }
+        cache.withLock { $0.keks[keyID] = kek }
+        return kek
+    }
+
+    /// Destroys `keyID`'s KEK, with which every blob of its versions becomes
+    /// useless, wherever copies of the database are.
+    func destroyKEK(for keyID: String) async throws {
+        try await refresh()
+        guard let kek = cache.withLock({ $0.keks.removeValue(forKey: keyID) }) else { return }
+        try await pool.withSession { s in try s.destroyObject(kek) }
     }
 
     private func domainKey() throws -> ObjectHandle {
@@ -180,11 +230,22 @@ final class KeyVault: Sendable {
             guard let blob = version.wrappedKey else {
                 throw KMSError(.keyUnavailable, "key \(version.keyID) version \(version.version) has no wrapped material")
             }
-            let domain = try domainKey()
+            let wrappingKey = try wrappingKey(for: version.keyID)
+            let hasKEK = cache.withLock { $0.keks[version.keyID] != nil }
             let wrap = try profile.rfc5649WrapMechanism()
             let template = Self.unwrapTemplate(spec: spec, usage: usage)
             return try await pool.withSession { [self] s in
-                let key = try s.unwrapKey(blob, with: domain, mechanism: wrap, template: template)
+                let key: ObjectHandle
+                do {
+                    key = try s.unwrapKey(blob, with: wrappingKey, mechanism: wrap, template: template)
+                } catch let error as PKCS11Error where !hasKEK && [.wrappedKeyInvalid, .encryptedDataInvalid, .wrappedKeyLenRange,
+                                                                   .generalError].contains(error.code) {
+                    // No KEK on the token and the domain key does not open the
+                    // blob (SoftHSM answers CKR_GENERAL_ERROR for a failed RFC
+                    // 5649 integrity check): the key's KEK was destroyed.
+                    throw KMSError(.keyUnavailable, "Key \(version.keyID) version \(version.version) cannot be unwrapped "
+                        + "(\(error.code)): its key-encryption key is not on the token, as after the key was deleted.")
+                }
                 let (use, destroy) = insert(version, Handles(key: key, publicKey: nil))
                 for h in destroy where h != use { try? s.destroyObject(h.key) }
                 return try body(s, use)
@@ -227,7 +288,10 @@ final class KeyVault: Sendable {
         case .secret(_, let t), .pair(_, let t): t
         }
         let mode = self.mode == .wrapped && !profile.canWrap(keyType) ? KeyStorageMode.token : self.mode
-        let domain = mode == .wrapped ? try domainKey() : nil
+        // A new key's first version brings its KEK; later versions use the
+        // key's wrapping key (the domain key for keys made before KEKs).
+        let domain: ObjectHandle? = mode != .wrapped ? nil
+            : version == 1 ? try await ensureKEK(for: keyID) : try wrappingKey(for: keyID)
         let wrap = mode == .wrapped ? try profile.rfc5649WrapMechanism() : nil
         let label = Self.versionLabelPrefix + "\(keyID)/v\(version)"
         var options = KeyOptions(usage: usage.pkcs11Usage(asymmetric: spec.isAsymmetric))
@@ -300,6 +364,11 @@ final class KeyVault: Sendable {
             var count = 0
             for object in try s.findObjects([.token(true)]) {
                 let label = try s.attribute(.label, of: object).stringValue
+                // KEKs are never destroyed here, only when their key is
+                // deleted: a key missing from the store may be a tampered or
+                // restored database, and a destroyed KEK cannot come back. A
+                // crash between making a KEK and committing its key leaves one
+                // small orphan object, which is the cheaper mistake.
                 guard label.hasPrefix(Self.versionLabelPrefix) || label.hasPrefix(Self.importLabelPrefix) else { continue }
                 if !knownIDs.contains(try s.attribute(.id, of: object).value) {
                     try s.destroyObject(object)

@@ -270,6 +270,15 @@ extension KMSEngine {
     private func storeImported(_ handle: ObjectHandle, key: KeyRecord, objectID: [UInt8]) async throws -> VersionRecord {
         let mode = configuration.keyStorage
         let wrap = try? profile.rfc5649WrapMechanism()
+        // Imported material is wrapped under the key's own KEK too, so that
+        // deleting the key destroys it.
+        let kek: ObjectHandle?
+        do {
+            kek = mode == .wrapped ? try await vault.ensureKEK(for: key.keyID) : nil
+        } catch {
+            _ = try? await pool.withSession { s in try s.destroyObject(handle) }
+            throw error
+        }
         let blob: [UInt8]? = try await pool.withSession { s in
             if mode == .token {
                 do {
@@ -280,13 +289,12 @@ extension KMSEngine {
                 }
                 return nil
             }
-            guard let wrap, let domain = try s.findObjects([.class(.secretKey), .token(true),
-                                                             .label(KeyVault.domainKeyLabel)]).first else {
+            guard let wrap, let kek else {
                 try? s.destroyObject(handle)
-                throw KMSError.internalError("the token has no domain key; run 'p11kms token setup' first")
+                throw KMSError.internalError("the token has no RFC 5649 key wrap for wrapped storage")
             }
             defer { try? s.destroyObject(handle) }
-            let blob = try s.wrapKey(handle, with: domain, mechanism: wrap)
+            let blob = try s.wrapKey(handle, with: kek, mechanism: wrap)
             return blob
         }
         let version = VersionRecord(keyID: key.keyID, version: 1, createdAt: clock.now, rotationType: nil, storage: mode,
