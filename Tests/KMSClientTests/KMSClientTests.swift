@@ -162,13 +162,7 @@ import Glibc
         // A socket file nobody listens on.
         let path = "/tmp/p11kms-c-stale-\(UInt32.random(in: 0...UInt32.max)).sock"
         let stale = try KMSClient(socketPath: path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let (fd, bound) = bindUnixSocket(at: path)
         #expect(bound == 0)
         close(fd)
         defer { unlink(path) }
@@ -195,13 +189,7 @@ import Glibc
 
     /// Binds a listening Unix socket at `path` and returns its descriptor.
     private func listen(at path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let (fd, bound) = bindUnixSocket(at: path)
         #expect(bound == 0 && Glibc.listen(fd, 1) == 0)
         return fd
     }
@@ -259,4 +247,16 @@ import Glibc
         }
         #expect(file.contains("not a socket"))
     }
+}
+
+/// A Unix stream socket bound at `path`: its descriptor and bind(2)'s result.
+private func bindUnixSocket(at path: String) -> (fd: Int32, bound: Int32) {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    return (fd, bound)
 }
