@@ -255,6 +255,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // scripts/package's .deb, built from the debug binaries and unpacked
+        // into a throwaway root.
+        .testTarget(
+            name: "PackageTests",
+            dependencies: ["DaemonTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KMSConcurrencyTests",
             dependencies: ["KMSConcurrency"],
