@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The config file's parser (toml++ underneath). Its test-only
+        // dependency, swift-checkit, is not fetched for a dependency.
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -113,6 +116,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -249,6 +253,13 @@ let package = Package(
                 "KMSCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // scripts/package's .deb, built from the debug binaries and unpacked
+        // into a throwaway root.
+        .testTarget(
+            name: "PackageTests",
+            dependencies: ["DaemonTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -48,6 +48,8 @@ public struct KMSError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let limitExceeded = Name(rawValue: "LimitExceededException")
         public static let malformedPolicyDocument = Name(rawValue: "MalformedPolicyDocumentException")
         public static let notFound = Name(rawValue: "NotFoundException")
+        /// Not in the KMS model's shapes, but what AWS answers for `alias/aws/` names.
+        public static let notAuthorized = Name(rawValue: "NotAuthorizedException")
         public static let tag = Name(rawValue: "TagException")
         public static let unsupportedOperation = Name(rawValue: "UnsupportedOperationException")
         public static let validation = Name(rawValue: "ValidationException")

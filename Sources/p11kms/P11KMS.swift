@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KMSModel
 
 @main
 struct P11KMS: AsyncParsableCommand {
@@ -26,15 +27,20 @@ struct P11KMS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "p11kms",
         abstract: "Key management on a PKCS#11 hardware security module.",
+        // One line per paragraph (the trailing backslashes): ArgumentParser and
+        // the man page wrap paragraphs to the terminal, but keep every newline.
         discussion: """
-            KMS subcommands (create-key, encrypt, ...) mirror `aws kms` and talk to p11kmsd over its
-            socket (--socket, $P11KMS_SOCKET, ./.p11kms-dev/p11kms.sock, /run/p11kms/p11kms.sock).
-            encrypt-file/decrypt-file do envelope encryption of files and streams. Token administration
-            talks to the PKCS#11 module directly, in the spirit of pkcs11-tool and softhsm2-util.
+            KMS subcommands (create-key, encrypt, ...) mirror `aws kms` and talk to p11kmsd over its \
+            socket (--socket, $P11KMS_SOCKET, ./.p11kms-dev/p11kms.sock, /run/p11kms/p11kms.sock). \
+            encrypt-file and decrypt-file do envelope encryption of files and streams. Token \
+            administration talks to the PKCS#11 module directly, in the spirit of pkcs11-tool and \
+            softhsm2-util.
+
             Exit status: 0 success, 1 error from the service or the token, 2 usage error.
 
-            Shell completion: 'p11kms --generate-completion-script bash' (or zsh, fish) prints a
-            completion script, e.g. p11kms --generate-completion-script bash > /etc/bash_completion.d/p11kms
+            Shell completion: 'p11kms --generate-completion-script bash' (or zsh, fish) prints a \
+            completion script; the Debian package installs them.
             """,
+        version: P11KMSRelease.version,
         subcommands: KMSCommands.all + FileCommands.all + [TokenCommand.self, AuditCommand.self])
 }

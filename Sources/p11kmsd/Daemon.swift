@@ -79,6 +79,7 @@ struct Daemon {
             configuration: {
                 var k = KMSConfiguration(arn: c.arn, keyStorage: c.keyStorage, cacheCapacity: c.cacheSize)
                 k.accessControl = c.access
+                k.allowUnenforcedUnwrapTemplate = c.allowUnenforcedUnwrapTemplate
                 return k
             }())
         let reconciliation = engine.reconciliation

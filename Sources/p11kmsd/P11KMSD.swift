@@ -3,6 +3,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import KMSModel
 import KMSServer
 import Logging
 
@@ -11,14 +12,20 @@ struct P11KMSD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "p11kmsd",
         abstract: "The p11kms daemon: an AWS-KMS-compatible key service on a PKCS#11 HSM, over a Unix socket.",
+        // One line per paragraph (the trailing backslashes): ArgumentParser and
+        // the man page wrap paragraphs to the terminal, but keep every newline.
         discussion: """
-            Production: p11kmsd --config /etc/p11kms/p11kmsd.toml (see contrib/p11kmsd.toml and the README).
-            Development: p11kmsd --dev [--state-dir DIR] makes (or reuses) a SoftHSM2 token, PINs, the
-            domain key and the metadata store in DIR (default ./.p11kms-dev) and listens on DIR/p11kms.sock;
-            with --tcp 127.0.0.1:PORT also on TCP for AWS SDKs (see DIR/aws-config).
-            When ready it prints 'p11kmsd: listening on <socket>'. SIGTERM or SIGINT drain requests in
+            Production: p11kmsd --config /etc/p11kms/p11kmsd.toml (see contrib/p11kmsd.toml and the \
+            README; the Debian package runs it as the p11kmsd systemd service).
+
+            Development: p11kmsd --dev [--state-dir DIR] makes (or reuses) a SoftHSM2 token, PINs, the \
+            domain key and the metadata store in DIR (default ./.p11kms-dev) and listens on \
+            DIR/p11kms.sock; with --tcp 127.0.0.1:PORT also on TCP for AWS SDKs (see DIR/aws-config).
+
+            When ready it prints 'p11kmsd: listening on <socket>'. SIGTERM or SIGINT drain requests in \
             flight and exit 0.
-            """)
+            """,
+        version: P11KMSRelease.version)
 
     @Option(help: ArgumentHelp("Configuration file (TOML).", valueName: "file")) var config: String?
     @Flag(help: "Run on a SoftHSM2 dev token in --state-dir.") var dev = false

@@ -52,6 +52,9 @@ struct EndToEndTests {
             #expect(meta["CreationDate"] is Double)
             try r.fails("CreateKey", ["KeySpec": "NOPE"], "ValidationException")
             try r.fails("CreateKey", ["KeySpec": "ECC_NIST_P256", "KeyUsage": "ENCRYPT_DECRYPT"], "ValidationException")
+            // AWS requires KeyUsage for every spec but SYMMETRIC_DEFAULT, HMAC included.
+            try r.fails("CreateKey", ["KeySpec": "HMAC_256"], "ValidationException")
+            try r.fails("CreateKey", ["KeySpec": "RSA_2048"], "ValidationException")
             try r.ok("DescribeKey", ["KeyId": key])
             try r.fails("DescribeKey", ["KeyId": "00000000-0000-0000-0000-000000000000"], "NotFoundException")
             try r.fails("DescribeKey", [:], "ValidationException")
@@ -67,7 +70,10 @@ struct EndToEndTests {
             // Aliases.
             try r.ok("CreateAlias", ["AliasName": "alias/e2e", "TargetKeyId": key])
             try r.fails("CreateAlias", ["AliasName": "alias/e2e", "TargetKeyId": key], "AlreadyExistsException")
-            try r.fails("CreateAlias", ["AliasName": "bad name", "TargetKeyId": key], "InvalidAliasNameException")
+            try r.fails("CreateAlias", ["AliasName": "bad name", "TargetKeyId": key], "ValidationException")
+            try r.fails("CreateAlias", ["AliasName": "e2e", "TargetKeyId": key], "ValidationException")
+            try r.fails("CreateAlias", ["AliasName": "alias/", "TargetKeyId": key], "InvalidAliasNameException")
+            try r.fails("CreateAlias", ["AliasName": "alias/aws/e2e", "TargetKeyId": key], "NotAuthorizedException")
             let otherMeta = try r.ok("CreateKey")
             let other = try #require(otherMeta["KeyMetadata"] as? [String: Any])["KeyId"] as! String
             try r.ok("UpdateAlias", ["AliasName": "alias/e2e", "TargetKeyId": other])

@@ -23,8 +23,15 @@ struct AliasTagPolicyTests {
                 try await f.engine.createAlias(AliasRequest(aliasName: "alias/" + String(repeating: "a", count: 251), targetKeyId: b.keyId),
                                                caller: f.caller)
             }
-            for bad in ["app", "alias/", "alias/has space", "alias/aws/reserved", "alias/x:y"] {
-                await expectKMSError(.invalidAliasName, "\(bad)") {
+            // AWS's answers: no `alias/` prefix or a character outside the model's
+            // pattern is ValidationException; the reserved prefix NotAuthorizedException.
+            let answers: [(String, KMSError.Name)] = [
+                ("app", .validation), ("aliases/app", .validation), ("alias/has space", .validation),
+                ("alias/", .invalidAliasName), ("alias/x:y", .invalidAliasName),
+                ("alias/aws/reserved", .notAuthorized),
+            ]
+            for (bad, name) in answers {
+                await expectKMSError(name, "\(bad)") {
                     try await f.engine.createAlias(AliasRequest(aliasName: bad, targetKeyId: b.keyId), caller: f.caller)
                 }
             }

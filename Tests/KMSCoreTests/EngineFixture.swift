@@ -57,8 +57,11 @@ struct EngineFixture {
     }
 
     @discardableResult
+    /// A key of `spec`; its usage, unless given, the spec's first (AWS requires
+    /// one in the request for every spec but SYMMETRIC_DEFAULT).
     func createKey(_ spec: KeySpec = .symmetricDefault, usage: KeyUsageType? = nil, origin: Origin? = nil) async throws -> KeyMetadata {
-        try await engine.createKey(CreateKeyRequest(keyUsage: usage, keySpec: spec, origin: origin), caller: caller).keyMetadata
+        let usage = usage ?? (spec == .symmetricDefault ? nil : spec.allowedUsages[0])
+        return try await engine.createKey(CreateKeyRequest(keyUsage: usage, keySpec: spec, origin: origin), caller: caller).keyMetadata
     }
 
     func encrypt(_ keyId: String, _ text: String, context: [String: String]? = nil) async throws -> Data {

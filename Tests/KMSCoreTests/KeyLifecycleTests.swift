@@ -63,8 +63,26 @@ struct KeyLifecycleTests {
             store.customKeyStoreId = "cks-1"
             await expectKMSError(.unsupportedOperation) { try await f.engine.createKey(store, caller: f.caller) }
             await expectKMSError(.unsupportedOperation) {
-                try await f.engine.createKey(CreateKeyRequest(keySpec: .eccNistP256, origin: .external), caller: f.caller)
+                try await f.engine.createKey(CreateKeyRequest(keyUsage: .signVerify, keySpec: .eccNistP256, origin: .external),
+                                             caller: f.caller)
             }
+        }
+    }
+
+    /// AWS defaults KeyUsage only for SYMMETRIC_DEFAULT: every other spec,
+    /// HMAC's single-usage ones included, answers ValidationException without it.
+    @Test(arguments: KeyStorageMode.allCases)
+    func keyUsageIsRequiredForEverySpecButSymmetricDefault(mode: KeyStorageMode) async throws {
+        try await withEngine(mode) { f in
+            for spec in KeySpec.allCases where spec != .symmetricDefault {
+                await expectKMSError(.validation, "\(spec.rawValue)") {
+                    try await f.engine.createKey(CreateKeyRequest(keySpec: spec), caller: f.caller)
+                }
+            }
+            let symmetric = try await f.engine.createKey(CreateKeyRequest(), caller: f.caller).keyMetadata
+            #expect(symmetric.keyUsage == .encryptDecrypt)
+            let hmac = try await f.engine.createKey(CreateKeyRequest(keyUsage: .generateVerifyMac, keySpec: .hmac256), caller: f.caller)
+            #expect(hmac.keyMetadata.keySpec == .hmac256)
         }
     }
 

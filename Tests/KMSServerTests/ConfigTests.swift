@@ -1,112 +1,82 @@
 import Foundation
 import KMSCore
-import KMSServer
+@testable import KMSServer
 import NIOCore
 import Testing
 
-@Suite("TOML subset")
-struct TOMLSubsetTests {
-    @Test("basic strings with escapes, literal strings, integers, booleans, arrays and comments")
-    func values() throws {
-        let text = #"""
-            # a comment line
-              # an indented comment
-            top = "root value"   # trailing comment
+@Suite("Config errors name the key and its line")
+struct ConfigErrorTests {
+    private let hsm = "[hsm]\ntoken_label = \"t\"\npin_file = \"/p\"\n"
 
-            [t]
-            escaped = "q\"b\\n\nt\tend"
-            hash = "a # not a comment"
-            literal = 'C:\path\n "as is"'
-            empty = ""
-            number = 42
-            negative = -7
-            big = 1_000_000
-            yes = true
-            no = false
-            list = ["a", 'b', 3, true]
-            nested = [[1, 2], []]
-            empty_list = []
-            spaced	=	"tabs"
-            dash-key = 1
-            crlf = "x"
-            """#.replacingOccurrences(of: "crlf = \"x\"", with: "crlf = \"x\"\r")
-        let tables = try TOMLSubset.parse(text)
-        #expect(Set(tables.keys) == ["", "t"])
-        #expect(tables[""] == ["top": .string("root value")])
-        let t = try #require(tables["t"])
-        #expect(t["escaped"] == .string("q\"b\\n\nt\tend"))
-        #expect(t["hash"] == .string("a # not a comment"))
-        #expect(t["literal"] == .string(#"C:\path\n "as is""#))
-        #expect(t["empty"] == .string(""))
-        #expect(t["number"] == .integer(42))
-        #expect(t["negative"] == .integer(-7))
-        #expect(t["big"] == .integer(1_000_000))
-        #expect(t["yes"] == .bool(true))
-        #expect(t["no"] == .bool(false))
-        #expect(t["list"] == .array([.string("a"), .string("b"), .integer(3), .bool(true)]))
-        #expect(t["nested"] == .array([.array([.integer(1), .integer(2)]), .array([])]))
-        #expect(t["empty_list"] == .array([]))
-        #expect(t["spaced"] == .string("tabs"))
-        #expect(t["dash-key"] == .integer(1))
-        #expect(t["crlf"] == .string("x"))
-        #expect(t.count == 15)
-    }
-
-    @Test("an empty document has only the root table")
-    func empty() throws {
-        #expect(try TOMLSubset.parse("") == ["": [:]])
-        #expect(try TOMLSubset.parse("\n# only a comment\n\n") == ["": [:]])
-    }
-
-    /// Parses `text`, expecting a ParseError on `line` whose message contains `fragment`.
-    private func expectError(_ text: String, line: Int, _ fragment: String,
-                             sourceLocation: SourceLocation = #_sourceLocation) {
+    /// Parses `text`, expecting DaemonConfiguration.Invalid with exactly `message`.
+    private func expectMessage(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
-            let tables = try TOMLSubset.parse(text)
-            Issue.record("expected a parse error, got \(tables)", sourceLocation: sourceLocation)
-        } catch let error as TOMLSubset.ParseError {
-            #expect(error.line == line, "\(error)", sourceLocation: sourceLocation)
-            #expect(error.message.contains(fragment), "\(error)", sourceLocation: sourceLocation)
-            #expect(error.description.hasPrefix("line \(line): "), sourceLocation: sourceLocation)
+            let config = try DaemonConfiguration.parse(text)
+            Issue.record("expected \(message), got \(config)", sourceLocation: sourceLocation)
+        } catch let error as DaemonConfiguration.Invalid {
+            #expect(error.description == message, sourceLocation: sourceLocation)
         } catch {
-            Issue.record("expected a ParseError, got \(error)", sourceLocation: sourceLocation)
+            Issue.record("expected DaemonConfiguration.Invalid, got \(error)", sourceLocation: sourceLocation)
         }
     }
 
-    @Test("a key given twice in a table is an error with its line number")
-    func duplicateKey() {
-        expectError("a = 1\n[t]\nk = 1\n\n# c\nk = 2\n", line: 6, "key k appears twice")
-        // The same key in different tables is fine.
-        #expect((try? TOMLSubset.parse("k = 1\n[t]\nk = 2\n")) != nil)
+    @Test("an unknown key or table is refused with its line")
+    func unknownKeys() {
+        expectMessage(hsm + "\n# a comment\npool_sise = 4\n", "unknown key hsm.pool_sise (line 6)")
+        expectMessage("statedir = \"/x\"\n" + hsm, "unknown key statedir (line 1)")
+        expectMessage(hsm + "[server]\nsocket = \"/s\"\n  socket_path = \"/x\"\n", "unknown key server.socket_path (line 6)")
+        expectMessage(hsm + "[hsms]\nx = 1\n", "unknown table [hsms] (line 4)")
+        expectMessage(hsm + "[access_keys.ops]\naccess_key_id = \"A\"\nsecret = \"inline\"\n",
+                      "unknown key access_keys.ops.secret (line 6)")
+        // Every unknown name, in the order of the file.
+        expectMessage("b = 1\n" + hsm + "a = 2\n", "unknown key b (line 1); unknown key hsm.a (line 5)")
+        // Dotted keys and inline tables are TOML too, and placed on their line.
+        expectMessage(hsm + "server.sockett = \"/x\"\n", "unknown table [hsm.server] (line 4)")
+        expectMessage("server = { socket = \"/s\", sockett = \"/x\" }\n" + hsm, "unknown key server.sockett (line 1)")
     }
 
-    @Test("a table given twice is an error with its line number")
-    func duplicateTable() {
-        expectError("[hsm]\nmodule = \"x\"\n[server]\n[hsm]\n", line: 4, "table [hsm] appears twice")
+    @Test("a value of the wrong type is refused with the type wanted and its line")
+    func wrongTypes() {
+        expectMessage(hsm + "pool_size = \"8\"\n", "hsm.pool_size must be an integer, not a string (line 4)")
+        expectMessage(hsm + "pool_size = 1.5\n", "hsm.pool_size must be an integer, not a floating-point number (line 4)")
+        expectMessage(hsm + "module = 5\n", "hsm.module must be a string, not an integer (line 4)")
+        expectMessage(hsm + "[access]\nadmins = \"uid:0\"\n", "access.admins must be an array, not a string (line 5)")
+        expectMessage(hsm + "[access]\nadmins = [\"uid:0\",\n  7]\n", "access.admins[1] must be a string (line 5)")
+        expectMessage("hsm = 1\n", "hsm must be a table, not an integer (line 1)")
     }
 
-    @Test("unterminated strings are errors with their line number")
-    func unterminated() {
-        expectError("a = 1\nb = \"abc\n", line: 2, "unterminated string")
-        expectError("b = 'abc\n", line: 1, "unterminated string")
-        expectError("b = \"abc\\\"\n", line: 1, "unterminated string")
+    @Test("a TOML syntax error is refused with its line and column")
+    func syntax() {
+        expectMessage(hsm + "pool_size = 4\npool_size = 5\n", "line 5, column 13: Error while parsing key-value pair: cannot redefine existing integer 'pool_size'")
+        do {
+            _ = try DaemonConfiguration.parse(hsm + "[server]\nsocket = \"/unterminated\n")
+            Issue.record("accepted an unterminated string")
+        } catch {
+            #expect("\(error)".hasPrefix("line 5, column "), "\(error)")
+        }
     }
 
-    @Test("anything outside the subset is an error, never a guess")
-    func refusals() {
-        expectError("a = bare", line: 1, "'bare'")
-        expectError("a = \"x\" junk", line: 1, "unexpected text")
-        expectError("a = \"\\u0041\"", line: 1, "unsupported escape")
-        expectError("a =", line: 1, "a value is missing")
-        expectError("a 1", line: 1, "expected '='")
-        expectError("= 1", line: 1, "expected a key")
-        expectError("[a.b", line: 1, "expected ']'")
-        expectError("[a.]", line: 1, "expected a key")
-        expectError("[t] x", line: 1, "unexpected text")
-        expectError("a = [1, 2", line: 1, "expected ',' or ']'")
-        expectError("a = 1.5", line: 1, "'1.5'")
-        expectError("a = 99999999999999999999999", line: 1, "is not a string, integer")
-        expectError("\n\n\"quoted\" = 1", line: 3, "expected a key")
+    @Test("the line finder reads headers, quoted and dotted keys, and skips comments")
+    func lines() {
+        let lines = TOMLKeyLines("""
+            # top = 1
+            top = 1
+            [ "a" . b ]  # header
+            'quoted.key' = "x = y"
+            c.d = 2
+            list = [
+              "e = f",
+            ]
+            [a.b.inline]
+            """)
+        #expect(lines.line(of: ["top"]) == 2)
+        #expect(lines.line(of: ["a", "b"]) == 3)
+        #expect(lines.line(of: ["a", "b", "quoted.key"]) == 4)
+        #expect(lines.line(of: ["a", "b", "c", "d"]) == 5)
+        #expect(lines.line(of: ["a", "b", "list"]) == 6)
+        #expect(lines.line(of: ["a", "b", "missing"]) == 3, "an unknown key falls back to its table's line")
+        #expect(lines.line(of: ["a", "b", "inline", "x"]) == 9)
+        #expect(lines.line(of: ["nowhere"]) == nil)
     }
 }
 
@@ -128,6 +98,7 @@ struct DaemonConfigurationTests {
             [keys]
             storage = "token"
             cache_size = 5_000
+            allow_unenforced_unwrap_template = true
 
             [server]
             socket = "/run/kms/k.sock"
@@ -137,6 +108,11 @@ struct DaemonConfigurationTests {
             max_connections = 100
             idle_timeout_seconds = 20
             request_timeout_seconds = 3
+            max_queued_requests = 64
+            max_connections_per_caller = 10
+            max_requests_per_caller = 20
+            drain_timeout_seconds = 5
+            metrics_readers = ["uid:4242", "group:monitoring"]
 
             [arn]
             partition = "aws-cn"
@@ -150,6 +126,8 @@ struct DaemonConfigurationTests {
         #expect(config.stateDirectory == "/srv/p11kms")
         #expect(config.keyStorage == .token)
         #expect(config.cacheSize == 5000)
+        #expect(config.allowUnenforcedUnwrapTemplate)
+        #expect(config.server.metricsReaders == PrincipalSet(uids: [4242], groups: ["monitoring"]))
         #expect(config.arn == ARNFormat(partition: "aws-cn", region: "eu-west-1", account: "111122223333"))
         #expect(config.logLevel == "debug")
         #expect(config.schedulerInterval == .seconds(30))
@@ -161,6 +139,10 @@ struct DaemonConfigurationTests {
         #expect(config.server.idleTimeout == .seconds(20))
         #expect(config.server.requestTimeout == .seconds(3))
         #expect(config.server.stateDirectory == "/srv/p11kms")
+        #expect(config.server.maxConcurrentRequests == 16 + 64)
+        #expect(config.server.maxConnectionsPerCaller == 10)
+        #expect(config.server.maxRequestsPerCaller == 20)
+        #expect(config.server.drainTimeout == .seconds(5))
     }
 
     @Test("a minimal configuration takes the documented defaults")
@@ -296,7 +278,9 @@ struct DaemonConfigurationTests {
           arguments: [
             ("hsm", "pool_size"), ("keys", "cache_size"), ("server", "max_body_bytes"), ("server", "max_header_bytes"),
             ("server", "max_connections"), ("server", "idle_timeout_seconds"), ("server", "request_timeout_seconds"),
-            ("", "scheduler_interval_seconds"),
+            ("", "scheduler_interval_seconds"), ("server", "max_connections_per_caller"),
+            ("server", "max_requests_per_caller"), ("server", "drain_timeout_seconds"),
+            ("audit", "max_file_bytes"), ("audit", "checkpoint_every_lines"), ("audit", "checkpoint_every_seconds"),
           ])
     func negative(_ table: String, _ key: String) {
         let name = table.isEmpty ? key : "\(table).\(key)"

@@ -121,6 +121,11 @@ kms.enable_key(KeyId=sym2["KeyId"])
 raises("an unknown key id is NotFoundException", kms.exceptions.NotFoundException, kms.describe_key, KeyId=str(uuid.uuid4()))
 bad_spec = raises("a bad key spec is refused", kms.exceptions.ClientError, kms.create_key, KeySpec="AES_999")
 check("... with ValidationException", bad_spec.response["Error"]["Code"] == "ValidationException")
+no_usage = raises("an HMAC key without KeyUsage is refused", kms.exceptions.ClientError, kms.create_key, KeySpec="HMAC_256")
+check("... with ValidationException", no_usage.response["Error"]["Code"] == "ValidationException")
+no_prefix = raises("an alias name without alias/ is refused", kms.exceptions.ClientError, kms.create_alias,
+                   AliasName="boto3-no-prefix", TargetKeyId=sym["KeyId"])
+check("... with ValidationException", no_prefix.response["Error"]["Code"] == "ValidationException")
 
 # ListKeys through the paginator, two keys a page.
 for _ in range(3):

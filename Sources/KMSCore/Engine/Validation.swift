@@ -63,18 +63,30 @@ enum Validate {
         }
     }
 
-    /// `alias/` followed by letters, digits, `/`, `_` and `-`; `alias/aws/` is reserved.
+    /// `alias/` followed by letters, digits, `/`, `_` and `-`, answered as AWS
+    /// answers: a name outside the model's pattern or without the `alias/`
+    /// prefix is a ValidationException; `alias/` alone or with a `:` is an
+    /// InvalidAliasNameException; `alias/aws/` is reserved for AWS managed keys
+    /// and refused with NotAuthorizedException (the model names no exception for
+    /// it; moto and local-kms, both checked against AWS, answer this one).
     static func aliasName(_ name: String?) throws -> String {
         let name = try required(name, "AliasName")
         try length(name, "AliasName", max: 256)
         let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/_-")
-        guard name.hasPrefix("alias/"), name.count > 6,
-              name.unicodeScalars.allSatisfy({ allowed.contains($0) }), !name.contains(":") else {
+        guard name.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
+            throw KMSError.validation("AliasName may hold only letters, digits, '/', '_' and '-' "
+                                      + "(the pattern ^[a-zA-Z0-9:/_-]+$); '\(name)' does not.")
+        }
+        guard name.hasPrefix("alias/") else {
+            throw KMSError.validation("Alias must start with the prefix \"alias/\": write 'alias/\(name)'.")
+        }
+        guard name.count > 6, !name.contains(":") else {
             throw KMSError(.invalidAliasName,
                            "AliasName must be 'alias/' followed by letters, digits, '/', '_' or '-'; got '\(name)'.")
         }
         guard !name.hasPrefix("alias/aws/") else {
-            throw KMSError(.invalidAliasName, "Alias names beginning with 'alias/aws/' are reserved.")
+            throw KMSError(.notAuthorized, "Alias names beginning with 'alias/aws/' are reserved for AWS managed keys; "
+                           + "choose another name.")
         }
         return name
     }

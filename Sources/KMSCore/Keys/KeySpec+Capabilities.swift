@@ -34,7 +34,7 @@ extension KeySpec {
 
     var isHMAC: Bool { !macAlgorithms.isEmpty }
 
-    /// Key usages this spec may have; the first is the default.
+    /// Key usages this spec may have. Only SYMMETRIC_DEFAULT has a default (AWS's rule).
     var allowedUsages: [KeyUsageType] {
         switch self {
         case .symmetricDefault: [.encryptDecrypt]

@@ -53,7 +53,12 @@ extension KMSEngine {
             throw KMSError.validation("KeySpec and CustomerMasterKeySpec differ; give only KeySpec.")
         }
         let spec = r.keySpec ?? r.customerMasterKeySpec ?? .symmetricDefault
-        let usage = r.keyUsage ?? spec.allowedUsages[0]
+        // AWS defaults KeyUsage only for SYMMETRIC_DEFAULT; every other spec
+        // (HMAC included) has more than one use, or one it will not guess.
+        guard let usage = r.keyUsage ?? (spec == .symmetricDefault ? .encryptDecrypt : nil) else {
+            throw KMSError.validation("KeyUsage is required for KeySpec \(spec.rawValue), as for every key but SYMMETRIC_DEFAULT; "
+                                      + "give \(spec.allowedUsages.map(\.rawValue).joined(separator: " or ")).")
+        }
         guard spec.allowedUsages.contains(usage) else {
             throw KMSError.validation("KeyUsageType \(usage.rawValue) is not valid for KeySpec \(spec.rawValue); "
                                       + "use \(spec.allowedUsages.map(\.rawValue).joined(separator: " or ")).")
