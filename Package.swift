@@ -178,6 +178,16 @@ let package = Package(
             dependencies: ["BenchStatistics"],
             swiftSettings: swiftSettings
         ),
+        // JMESPath for the CLI's --query: Foundation only, its own tests.
+        .target(
+            name: "JMESPath",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "JMESPathTests",
+            dependencies: ["JMESPath"],
+            swiftSettings: swiftSettings
+        ),
         // The percentile both benchmark tools use, so raw and daemon agree.
         .target(
             name: "BenchStatistics",
