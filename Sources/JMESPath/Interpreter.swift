@@ -83,7 +83,14 @@ enum Interpreter {
         case .eq: return .bool(a == b)
         case .ne: return .bool(a != b)
         default:
-            guard case .number(let x) = a, case .number(let y) = b else { return .null }
+            // Numbers by value; strings by code point, as jmespath 1.1 orders them.
+            let x: Double, y: Double
+            switch (a, b) {
+            case (.number(let l), .number(let r)): (x, y) = (l, r)
+            case (.string, .string):
+                (x, y) = Functions.less(a, b) ? (0, 1) : (Functions.less(b, a) ? (1, 0) : (0, 0))
+            default: return .null
+            }
             switch op {
             case .lt: return .bool(x < y)
             case .le: return .bool(x <= y)
