@@ -182,6 +182,20 @@ let package = Package(
             dependencies: ["BenchStatistics"],
             swiftSettings: swiftSettings
         ),
+        // JMESPath for the CLI's --query: Foundation only, its own tests.
+        .target(
+            name: "JMESPath",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "JMESPathTests",
+            dependencies: ["JMESPath"],
+            // Expected answers generated with jmespath.py 1.1.0 (the reference
+            // implementation); see the README beside them.
+            exclude: ["Resources/README.md"],
+            resources: [.copy("Resources/reference-cases.json")],
+            swiftSettings: swiftSettings
+        ),
         // The percentile both benchmark tools use, so raw and daemon agree.
         .target(
             name: "BenchStatistics",
