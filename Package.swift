@@ -161,6 +161,7 @@ let package = Package(
                 "PKCS11",
                 "KMSModel",
                 "KMSClient",
+                "JMESPath",
                 "KMSAuditFormat",
                 "KMSTokenSetup",
                 "SoftHSMTestSupport",

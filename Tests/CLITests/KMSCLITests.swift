@@ -92,6 +92,22 @@ struct KMSCLITests {
             let queried = try d.p11kms("describe-key", "--key-id", keyId, "--query", "KeyMetadata.KeyId", "--output", "text")
             #expect(queried.stdout == keyId + "\n")
 
+            // Dates print as the aws CLI prints them: ISO 8601 with the offset.
+            let creation = try d.p11kms("describe-key", "--key-id", keyId, "--query", "KeyMetadata.CreationDate", "--output", "text")
+            let date = creation.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let isoPattern = #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:00$"#
+            let isISO = date.range(of: isoPattern, options: .regularExpression) != nil
+            #expect(isISO, "\(creation.stdout)")
+
+            // --query is JMESPath: projections, filters, functions.
+            let ids = try d.p11kms("list-keys", "--query", "Keys[].KeyId", "--output", "text")
+            #expect(ids.stdout.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.contains(keyId),
+                    "\(ids.stdout)")
+            let count = try d.p11kms("list-keys", "--query", "length(Keys[?KeyId=='\(keyId)'])", "--output", "text")
+            #expect(count.stdout == "1\n", "\(count.stdout)")
+            let badQuery = try d.p11kms("list-keys", "--query", "Keys[?")
+            #expect(badQuery.status == 2 && badQuery.stderr.contains("JMESPath"), "\(badQuery.stderr)")
+
             let tags = try d.p11kms("list-resource-tags", "--key-id", keyId)
             let tagList = tags.json["Tags"] as? [[String: String]] ?? []
             #expect(Set(tagList.compactMap { $0["TagKey"] }) == ["team", "env"])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JMESPath
 import KMSClient
 import KMSModel
 
@@ -29,9 +30,10 @@ struct KMSOptions: ParsableArguments {
     var output: KMSOutputFormat = .json
 
     @Option(help: ArgumentHelp(
-        "Print only this member of the response: a dotted path of member names, e.g. Plaintext or KeyMetadata.KeyId. "
-            + "With --output text a blob prints as its base64 text (pipe it to `base64 -d`).",
-        valueName: "path"))
+        "A JMESPath expression applied to the response, as aws's --query: e.g. KeyMetadata.KeyId, 'Keys[].KeyId', "
+            + "'Aliases[?TargetKeyId==`<id>`].AliasName' or 'length(Keys)'. With --output text a blob prints as its "
+            + "base64 text (pipe it to `base64 -d`).",
+        valueName: "expression"))
     var query: String?
 
     /// Calls the daemon and prints the answer. Service errors are printed as
@@ -213,6 +215,77 @@ enum KMSJSONValue: Codable, Equatable {
         }
     }
 
+    /// The members of AWS's model whose shape is a timestamp (botocore's KMS
+    /// model, `type: timestamp`); they travel as epoch seconds.
+    static let timestampMembers: Set<String> = [
+        "CreationDate", "DeletionDate", "KeyCreationDate", "LastUpdatedDate", "NextRotationDate",
+        "OnDemandRotationStartDate", "ParametersValidTo", "RotationDate", "Timestamp", "TrackingStartDate", "ValidTo",
+    ]
+
+    /// Timestamps as the aws CLI prints them: `2026-12-03T14:51:13.123000+00:00`,
+    /// without the fraction for whole seconds (botocore's `isoformat()`; in UTC here,
+    /// where aws uses the machine's zone).
+    func withISO8601Timestamps() -> KMSJSONValue {
+        switch self {
+        case .object(let object):
+            var out: [String: KMSJSONValue] = [:]
+            for (key, member) in object {
+                if Self.timestampMembers.contains(key), let seconds = member.number {
+                    out[key] = .string(Self.iso8601(seconds))
+                } else {
+                    out[key] = member.withISO8601Timestamps()
+                }
+            }
+            return .object(out)
+        case .array(let items):
+            return .array(items.map { $0.withISO8601Timestamps() })
+        default:
+            return self
+        }
+    }
+
+    private var number: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
+    static func iso8601(_ seconds: Double) -> String {
+        let whole = seconds.rounded(.down)
+        let micros = Int(((seconds - whole) * 1_000_000).rounded())
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let c = utc.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: whole))
+        let base = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        return base + (micros == 0 ? "" : String(format: ".%06d", min(micros, 999_999))) + "+00:00"
+    }
+
+    /// As a JMESPath value (object keys in sorted order, as the JSON output has them).
+    var jmesValue: JMESValue {
+        switch self {
+        case .null: .null
+        case .bool(let b): .bool(b)
+        case .int(let i): .number(Double(i))
+        case .double(let d): .number(d)
+        case .string(let s): .string(s)
+        case .array(let a): .array(a.map(\.jmesValue))
+        case .object(let o): .object(JMESObject(o.keys.sorted().map { ($0, o[$0]!.jmesValue) }))
+        }
+    }
+
+    init(_ value: JMESValue) {
+        switch value {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .number(let d): self = d == d.rounded() && abs(d) < 9e15 ? .int(Int(d)) : .double(d)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(KMSJSONValue.init))
+        case .object(let o): self = .object(Dictionary(uniqueKeysWithValues: o.keys.map { ($0, KMSJSONValue(o[$0]!)) }))
+        }
+    }
+
     /// A scalar as aws's text output prints it; nil for arrays and objects.
     var scalarText: String? {
         switch self {
@@ -235,13 +308,17 @@ enum KMSOutput {
     static func render<Response: Encodable>(_ response: Response, format: KMSOutputFormat, query: String?) throws -> String {
         if response is EmptyResponse && query == nil { return "" }
         var value = try AWSJSONCodec.makeDecoder().decode(KMSJSONValue.self, from: AWSJSONCodec.encode(response))
+        // Dates become ISO 8601 before the query sees them, as in the aws CLI.
+        value = value.withISO8601Timestamps()
         if let query {
-            for member in query.split(separator: ".") {
-                guard case .object(let object) = value, let next = object[String(member)] else {
-                    value = .null
-                    break
-                }
-                value = next
+            let expression: JMESPath
+            do { expression = try JMESPath(query) } catch {
+                throw ValidationError("--query is not a JMESPath expression: \(error)")
+            }
+            do {
+                value = KMSJSONValue(try expression.search(value.jmesValue))
+            } catch {
+                throw ValidationError("--query could not be applied: \(error)")
             }
         }
         switch format {
