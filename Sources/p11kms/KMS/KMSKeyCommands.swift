@@ -55,15 +55,18 @@ struct KMSDescribeKey: AsyncParsableCommand {
 
 struct KMSListKeys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list-keys", abstract: "List the keys, one page (ListKeys).",
-        discussion: "When Truncated is true, pass NextMarker as --marker (or --starting-token) for the next page.")
+        commandName: "list-keys", abstract: "List the keys (ListKeys), every page unless --no-paginate.",
+        discussion: "As with aws: all pages are joined; --max-items stops early with a NextToken for --starting-token; "
+            + "--limit or --marker (or --no-paginate) make one call and print its NextMarker and Truncated.")
     @Option(help: "The most keys to return (1-1000; default 100).") var limit: Int?
-    @Option(name: [.customLong("marker"), .customLong("starting-token")],
-            help: "NextMarker from the previous page.") var marker: String?
+    @Option(help: "NextMarker from a page printed with --no-paginate (one page from there).") var marker: String?
+    @OptionGroup var paging: KMSPaging
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.listKeys) { try await $0.listKeys(ListKeysRequest(limit: limit, marker: marker)) }
+        try await kms.callPaginated(.listKeys, items: "Keys", paging: paging, limit: limit, marker: marker) {
+            try await $0.listKeys(ListKeysRequest(limit: $1, marker: $2))
+        }
     }
 }
 
@@ -167,17 +170,19 @@ struct KMSDeleteAlias: AsyncParsableCommand {
 
 struct KMSListAliases: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list-aliases", abstract: "List aliases, one page (ListAliases).",
-        discussion: "When Truncated is true, pass NextMarker as --marker (or --starting-token) for the next page.")
+        commandName: "list-aliases", abstract: "List aliases (ListAliases), every page unless --no-paginate.",
+        discussion: "As with aws: all pages are joined; --max-items stops early with a NextToken for --starting-token; "
+            + "--limit or --marker (or --no-paginate) make one call and print its NextMarker and Truncated.")
     @Option(help: "Only the aliases of this key (key ID or key ARN).") var keyId: String?
     @Option(help: "The most aliases to return (1-1000; default 100).") var limit: Int?
-    @Option(name: [.customLong("marker"), .customLong("starting-token")],
-            help: "NextMarker from the previous page.") var marker: String?
+    @Option(help: "NextMarker from a page printed with --no-paginate (one page from there).") var marker: String?
+    @OptionGroup var paging: KMSPaging
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.listAliases) {
-            try await $0.listAliases(ListAliasesRequest(keyId: keyId, limit: limit, marker: marker))
+        let keyId = self.keyId
+        try await kms.callPaginated(.listAliases, items: "Aliases", paging: paging, limit: limit, marker: marker) {
+            try await $0.listAliases(ListAliasesRequest(keyId: keyId, limit: $1, marker: $2))
         }
     }
 }
@@ -216,13 +221,14 @@ struct KMSListResourceTags: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list-resource-tags", abstract: "List a key's tags (ListResourceTags).")
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
     @Option(help: "The most tags to return.") var limit: Int?
-    @Option(name: [.customLong("marker"), .customLong("starting-token")],
-            help: "NextMarker from the previous page.") var marker: String?
+    @Option(help: "NextMarker from a page printed with --no-paginate (one page from there).") var marker: String?
+    @OptionGroup var paging: KMSPaging
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.listResourceTags) {
-            try await $0.listResourceTags(ListResourceTagsRequest(keyId: keyId, limit: limit, marker: marker))
+        let keyId = self.keyId
+        try await kms.callPaginated(.listResourceTags, items: "Tags", paging: paging, limit: limit, marker: marker) {
+            try await $0.listResourceTags(ListResourceTagsRequest(keyId: keyId, limit: $1, marker: $2))
         }
     }
 }
@@ -263,13 +269,14 @@ struct KMSListKeyPolicies: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list-key-policies", abstract: "List a key's policy names (ListKeyPolicies).")
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
     @Option(help: "The most names to return.") var limit: Int?
-    @Option(name: [.customLong("marker"), .customLong("starting-token")],
-            help: "NextMarker from the previous page.") var marker: String?
+    @Option(help: "NextMarker from a page printed with --no-paginate (one page from there).") var marker: String?
+    @OptionGroup var paging: KMSPaging
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.listKeyPolicies) {
-            try await $0.listKeyPolicies(ListResourceTagsRequest(keyId: keyId, limit: limit, marker: marker))
+        let keyId = self.keyId
+        try await kms.callPaginated(.listKeyPolicies, items: "PolicyNames", paging: paging, limit: limit, marker: marker) {
+            try await $0.listKeyPolicies(ListResourceTagsRequest(keyId: keyId, limit: $1, marker: $2))
         }
     }
 }
@@ -324,14 +331,15 @@ struct KMSListKeyRotations: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
     @Option(help: "ALL_KEY_MATERIAL or ROTATIONS_ONLY.") var includeKeyMaterial: String?
     @Option(help: "The most rotations to return.") var limit: Int?
-    @Option(name: [.customLong("marker"), .customLong("starting-token")],
-            help: "NextMarker from the previous page.") var marker: String?
+    @Option(help: "NextMarker from a page printed with --no-paginate (one page from there).") var marker: String?
+    @OptionGroup var paging: KMSPaging
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.listKeyRotations) {
+        let (keyId, includeKeyMaterial) = (self.keyId, self.includeKeyMaterial)
+        try await kms.callPaginated(.listKeyRotations, items: "Rotations", paging: paging, limit: limit, marker: marker) {
             try await $0.listKeyRotations(ListKeyRotationsRequest(keyId: keyId, includeKeyMaterial: includeKeyMaterial,
-                                                                  limit: limit, marker: marker))
+                                                                  limit: $1, marker: $2))
         }
     }
 }
