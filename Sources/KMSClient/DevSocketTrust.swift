@@ -10,9 +10,9 @@ import Glibc
 /// write to). A socket planted there by someone else would receive the
 /// plaintext of `p11kms encrypt`, and `encrypt-file` would use a data key of
 /// the impostor's choosing. So the socket is taken only when the caller owns
-/// both it and its directory, the directory is a real directory (not a
-/// symlink) that no one else can write to, and the socket is a socket that is
-/// not world-writable.
+/// both it and its directory, the directory (or the directory a symlink of
+/// the caller's names) is one no one else can write to, and the socket is a
+/// socket that is not world-writable.
 ///
 /// The socket's group-write bit is allowed, unlike the first wording
 /// (#14): the daemon makes every socket 0660 by design, and a member of that
@@ -29,9 +29,19 @@ public enum DevSocketTrust: Equatable, Sendable {
         var dir = stat()
         var sock = stat()
         guard lstat(socketPath, &sock) == 0 else { return .absent }
-        guard lstat(directory.isEmpty ? "." : directory, &dir) == 0 else { return .absent }
+        let dirPath = directory.isEmpty ? "." : directory
+        guard lstat(dirPath, &dir) == 0 else { return .absent }
+        if (dir.st_mode & S_IFMT) == S_IFLNK {
+            // A symlink of the caller's own (to a state directory elsewhere)
+            // is as good as the directory it names; one planted by someone
+            // else is not.
+            guard dir.st_uid == uid else {
+                return .untrusted("\(directory) is a symlink that belongs to uid \(dir.st_uid), not to you (uid \(uid))")
+            }
+            guard stat(dirPath, &dir) == 0 else { return .absent }
+        }
         if (dir.st_mode & S_IFMT) != S_IFDIR {
-            return .untrusted("\(directory) is not a directory (a symlink?)")
+            return .untrusted("\(directory) is not a directory")
         }
         if dir.st_uid != uid {
             return .untrusted("\(directory) belongs to uid \(dir.st_uid), not to you (uid \(uid))")

@@ -100,7 +100,8 @@ struct FileCommandTests {
             let shown = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             tty.waitUntilExit()
             #expect(tty.terminationStatus == 0, "\(shown)")
-            #expect(shown.contains("9.0 / 9.0 MiB 100%"), "\(shown)")
+            // 9 MiB is under the bar's 64 MiB threshold (ProgressBarTests draws one).
+            #expect(!shown.contains("MiB/s"), "\(shown)")
         }
         r = try fileRunCLI(["decrypt-file"] + socket + [bigSealed, "-"])
         #expect(r.status == 0)

@@ -24,6 +24,8 @@ struct EncryptFileCommand: AsyncParsableCommand {
     var encryptionContext: String?
     @Option(help: ArgumentHelp("Plaintext bytes per frame, 1 ... 16777216.", valueName: "bytes"))
     var frameSize = EnvelopeEncryption.defaultFrameSize
+    @Flag(help: "No progress bar (drawn on stderr when it is a terminal and INPUT is a file over 64 MiB).")
+    var noProgress = false
     @OptionGroup var socketOptions: FileSocketOptions
     @Argument(help: "The plaintext file, or - for stdin.") var input: String
     @Argument(help: "The envelope to write, or - for stdout.") var output: String
@@ -43,7 +45,7 @@ struct EncryptFileCommand: AsyncParsableCommand {
         }
         let envelope = EnvelopeEncryption(client: client, keyId: keyId, encryptionContext: context, frameSize: frameSize)
         do {
-            try await runEnvelopeCommand(name: "encrypt-file", input: input, output: output) { input, output in
+            try await runEnvelopeCommand(name: "encrypt-file", input: input, output: output, progress: !noProgress) { input, output in
                 try await envelope.encrypt(from: &input, to: &output)
             }
         } catch {
@@ -73,6 +75,8 @@ struct DecryptFileCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Accept only envelopes whose data key was made under this key (recommended: "
                                    + "without it, any key you may use is accepted, with a warning).", valueName: "key"))
     var keyId: String?
+    @Flag(help: "No progress bar (drawn on stderr when it is a terminal and INPUT is a file over 64 MiB).")
+    var noProgress = false
     @OptionGroup var socketOptions: FileSocketOptions
     @Argument(help: "The envelope, or - for stdin.") var input: String
     @Argument(help: "The plaintext file to write, or - for stdout.") var output: String
@@ -97,7 +101,7 @@ struct DecryptFileCommand: AsyncParsableCommand {
                 + "use is accepted; give --key-id to accept only the key you expect\n")
         }
         do {
-            try await runEnvelopeCommand(name: "decrypt-file", input: input, output: output) { input, output in
+            try await runEnvelopeCommand(name: "decrypt-file", input: input, output: output, progress: !noProgress) { input, output in
                 try await EnvelopeEncryption.decrypt(client: client, from: &input, to: &output,
                                                      encryptionContext: context, keyId: keyId)
             }

@@ -47,21 +47,23 @@ func fileWriteStderr(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
 }
 
-/// Shows bytes done / total and a percentage on stderr, for large regular
-/// files and only when stderr is a terminal.
+/// Shows bytes done / total, the rate and the time left on stderr, for
+/// regular files over 64 MiB and only when stderr is a terminal (and
+/// `--no-progress` is not given). Redrawn in place at most ten times a second.
 final class FileProgress: @unchecked Sendable {
     // @unchecked: used from the one task running the command.
-    static let threshold: UInt64 = 8 << 20
+    static let threshold: UInt64 = 64 << 20
 
     let total: UInt64
     private var done: UInt64 = 0
+    private let started = Date()
     private var lastShown = Date.distantPast
-    private var lastPercent = -1
+    private var drawn = false
 
-    /// nil when no bar should be drawn: stderr is no terminal, the input is
-    /// not a regular file, or it is small.
-    static func make(forInput path: String) -> FileProgress? {
-        guard path != "-", isatty(STDERR_FILENO) == 1 else { return nil }
+    /// nil when no bar should be drawn: turned off, stderr is no terminal,
+    /// the input is not a regular file, or it is 64 MiB or less.
+    static func make(forInput path: String, enabled: Bool = true) -> FileProgress? {
+        guard enabled, path != "-", isatty(STDERR_FILENO) == 1 else { return nil }
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, UInt64(st.st_size) > threshold else { return nil }
         return FileProgress(total: UInt64(st.st_size))
@@ -70,25 +72,33 @@ final class FileProgress: @unchecked Sendable {
     init(total: UInt64) { self.total = total }
 
     func advance(by count: Int) {
-        done += UInt64(count)
-        let percent = total == 0 ? 100 : Int(min(done, total) * 100 / total)
+        done = min(total, done + UInt64(count))
         let now = Date()
-        guard percent != lastPercent, now.timeIntervalSince(lastShown) >= 0.1 || percent == 100 else { return }
-        lastPercent = percent
+        guard now.timeIntervalSince(lastShown) >= 0.1 || done == total else { return }
         lastShown = now
-        fileWriteStderr("\r" + Self.line(done: min(done, total), total: total))
+        drawn = true
+        fileWriteStderr("\r" + Self.line(done: done, total: total, seconds: now.timeIntervalSince(started)) + "\u{1B}[K")
     }
 
     func end() {
-        if lastPercent >= 0 { fileWriteStderr("\n") }
+        if drawn { fileWriteStderr("\n") }
     }
 
-    static func line(done: UInt64, total: UInt64) -> String {
+    /// `[#########---------] 512.0 / 1024.0 MiB  50%  85.3 MiB/s  0:06 left`
+    static func line(done: UInt64, total: UInt64, seconds: Double) -> String {
         let fraction = total == 0 ? 1 : Double(done) / Double(total)
         let width = 30
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        return "[\(bar)] \(mib(done)) / \(mib(total)) MiB \(Int(fraction * 100))%"
+        let rate = seconds > 0 ? Double(done) / seconds : 0
+        let left = rate > 0 ? Double(total - done) / rate : nil
+        return "[\(bar)] \(mib(done)) / \(mib(total)) MiB \(String(format: "%3d", Int(fraction * 100)))%  "
+            + "\(String(format: "%.1f", rate / Double(1 << 20))) MiB/s  " + (left.map { clock($0) + " left" } ?? "--:-- left")
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded(.up))
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 
     private static func mib(_ n: UInt64) -> String { String(format: "%.1f", Double(n) / Double(1 << 20)) }
@@ -119,14 +129,14 @@ func openFileInput(_ path: String) throws -> FileHandle {
 /// through a temporary file renamed into place only on success; `-` is
 /// stdin/stdout. Failures go to stderr and exit 1.
 func runEnvelopeCommand(
-    name: String, input inputPath: String, output outputPath: String,
+    name: String, input inputPath: String, output outputPath: String, progress showProgress: Bool = true,
     _ body: (inout FileProgressInput<EnvelopeFileHandleInput>, inout FileOutputTarget) async throws -> Void
 ) async throws {
     var failure: (any Error)?
     do {
         let handle = try openFileInput(inputPath)
         defer { if inputPath != "-" { try? handle.close() } }
-        let progress = FileProgress.make(forInput: inputPath)
+        let progress = FileProgress.make(forInput: inputPath, enabled: showProgress)
         defer { progress?.end() }
         var input = FileProgressInput(base: EnvelopeFileHandleInput(handle), progress: progress)
         var output: FileOutputTarget = outputPath == "-"
