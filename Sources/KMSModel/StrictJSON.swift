@@ -105,7 +105,9 @@ public enum StrictJSON {
                 let name = try string()
                 guard names.insert(name).inserted else {
                     index = start
-                    throw error("duplicate member name \"\(String(decoding: name, as: UTF8.self))\"")
+                    // Names are short in any real body; a long one is cut, not echoed whole.
+                    let shown = String(decoding: name.prefix(64), as: UTF8.self) + (name.count > 64 ? "…" : "")
+                    throw error("duplicate member name \"\(shown)\"")
                 }
                 skipWhitespace()
                 guard peek == UInt8(ascii: ":") else { throw error("expected ':' after a member name") }

@@ -117,11 +117,6 @@ enum Validate {
         guard printable else {
             throw KMSError(.malformedPolicyDocument, "The policy holds characters outside tab, newline and U+0020 to U+00FF.")
         }
-        do {
-            try StrictJSON.validate(Data(policy.utf8), topLevel: .object)
-        } catch let error as StrictJSON.SyntaxError {
-            throw KMSError(.malformedPolicyDocument, "The policy is not a strict JSON object: \(error).")
-        }
         guard let object = try? JSONSerialization.jsonObject(with: Data(policy.utf8)) as? [String: Any] else {
             throw KMSError(.malformedPolicyDocument, "The policy is not a JSON object.")
         }

@@ -244,7 +244,8 @@ final class KeyVault: Sendable {
                     // blob (SoftHSM answers CKR_GENERAL_ERROR for a failed RFC
                     // 5649 integrity check): the key's KEK was destroyed.
                     throw KMSError(.keyUnavailable, "Key \(version.keyID) version \(version.version) cannot be unwrapped "
-                        + "(\(error.code)): its key-encryption key is not on the token, as after the key was deleted.")
+                        + "with the domain key (\(error.code)): its own key-encryption key is not on the token, as after "
+                        + "the key was deleted (or the token failed the unwrap).")
                 }
                 let (use, destroy) = insert(version, Handles(key: key, publicKey: nil))
                 for h in destroy where h != use { try? s.destroyObject(h.key) }
