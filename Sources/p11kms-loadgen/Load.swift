@@ -66,13 +66,27 @@ final class ConnectionResult: @unchecked Sendable {
 /// connection, sending the next request as soon as the answer arrives.
 /// Requests that complete inside [warm-up end, end] are counted and timed.
 func runLoad(socket: String, requests: [[UInt8]], connections: Int, warmup: Double, duration: Double,
-             seed: UInt64) throws -> (ops: Int, errors: Int, firstError: String?, sorted: [UInt64]) {
+             seed: UInt64, daemonPID: Int32? = nil)
+    throws -> (ops: Int, errors: Int, firstError: String?, sorted: [UInt64], daemonCPUSeconds: Double?) {
     let conns = try (0..<connections).map { _ in try Connection(socketPath: socket) }
     let results = (0..<connections).map { _ in ConnectionResult() }
     let shared = Locked(conns)
     let start = nowNanoseconds() + 100_000_000
     let measureFrom = start + UInt64(warmup * 1e9)
     let end = measureFrom + UInt64(duration * 1e9)
+    // The daemon's CPU time (every thread, user and system) over exactly the
+    // measured window, read by a thread of its own at the window's edges.
+    let cpu = Locked<(Double?, Double?)>((nil, nil))
+    let sampler = daemonPID.map { pid in
+        Thread {
+            sleepUntil(measureFrom)
+            let before = processCPUSeconds(pid)
+            sleepUntil(end)
+            let after = processCPUSeconds(pid)
+            cpu.withLock { $0 = (before, after) }
+        }
+    }
+    sampler?.start()
     onThreads(connections) { i in
         var connection: Connection? = shared.withLock { $0[i] }
         let result = results[i]
@@ -103,8 +117,35 @@ func runLoad(socket: String, requests: [[UInt8]], connections: Int, warmup: Doub
         }
     }
     shared.withLock { $0.removeAll() }
+    // The sampler's second reading is due at `end`; the load threads stop there too.
+    var daemonCPU: Double?
+    if sampler != nil {
+        while true {
+            let (before, after) = cpu.withLock { $0 }
+            if let before, let after { daemonCPU = after - before; break }
+            usleep(1000)
+        }
+    }
     let all = results.flatMap(\.latencies).sorted()
-    return (all.count, results.map(\.errors).reduce(0, +), results.compactMap(\.firstError).first, all)
+    return (all.count, results.map(\.errors).reduce(0, +), results.compactMap(\.firstError).first, all, daemonCPU)
+}
+
+func sleepUntil(_ deadline: UInt64) {
+    while true {
+        let now = nowNanoseconds()
+        if now >= deadline { return }
+        usleep(UInt32(min(100_000, (deadline - now) / 1000 + 1)))
+    }
+}
+
+/// utime + stime of a whole process (all its threads), from /proc/PID/stat, in seconds.
+func processCPUSeconds(_ pid: Int32) -> Double? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
+    return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// `run`: measures one operation at each connection count; one JSON row each.
@@ -138,7 +179,7 @@ func runCommand(_ o: Options) throws {
     }
     for (n, connections) in o.connections.enumerated() {
         let r = try runLoad(socket: socket, requests: requests, connections: connections, warmup: o.warmup,
-                            duration: o.duration, seed: UInt64(n + 1) &* 7919)
+                            duration: o.duration, seed: UInt64(n + 1) &* 7919, daemonPID: o.daemonPID)
         var row: [String: Any] = [
             "section": "daemon", "operation": op.name, "op": op.key, "raw_op": op.rawOp, "connections": connections,
             "ops": r.ops, "errors": r.errors, "seconds": o.duration,
@@ -147,6 +188,9 @@ func runCommand(_ o: Options) throws {
             "p999_ms": rounded(percentile(r.sorted, 0.999)),
         ]
         if op.needsKey { row["keys"] = keyIDs.count }
+        if let cpu = r.daemonCPUSeconds, r.ops > 0 {
+            row["daemon_cpu_us_per_op"] = rounded(cpu * 1e6 / Double(r.ops), 1)
+        }
         if let e = r.firstError { row["first_error"] = e }
         if let primeRate { row["prime_ops_per_s"] = rounded(primeRate, 1) }
         for (k, v) in o.set { row[k] = v }

@@ -133,6 +133,21 @@ func reportCommand(_ o: Options) throws {
             targets.append(Target(name: "\(label) at 16 connections", measured: "not measured", holds: nil))
         }
     }
+    if let r = best("generate-random"), let ratio = number(r, "ratio") {
+        targets.append(Target(name: "GenerateRandom through the daemon ≥ 25 % of the raw 2-thread rate",
+                              measured: "\(percent(ratio)) (\(fmt(number(r, "ops_per_s"))) of \(fmt(number(r, "limit"))) ops/s, best at \(int(r, "connections") ?? 0) connections)",
+                              holds: ratio >= 0.25))
+    } else {
+        targets.append(Target(name: "GenerateRandom ≥ 25 % of raw", measured: "not measured", holds: nil))
+    }
+    // CPU per request: the daemon's own CPU time over the window, divided by
+    // the requests answered in it, so it holds on a machine that is busy.
+    if let r = at16("encrypt"), let us = number(r, "daemon_cpu_us_per_op") {
+        targets.append(Target(name: "Daemon CPU per Encrypt (16 connections) < 60 µs",
+                              measured: "\(fmt(us, 1)) µs", holds: us < 60))
+    } else {
+        targets.append(Target(name: "Daemon CPU per Encrypt < 60 µs", measured: "not measured", holds: nil))
+    }
     let scaling = rows.filter { $0["section"] as? String == "scaling" }
     func scalingTarget(mode: String, wantKeys: Int, label: String) {
         let candidates = scaling.filter { r in
@@ -190,8 +205,8 @@ func reportCommand(_ o: Options) throws {
     for (k, v) in o.machine { md += "- **\(k)**: \(v)\n" }
     if let c = o.commandLine { md += "- **command**: `\(c)`\n" }
     md += "\n"
-    md += "| section | operation | threads / connections / keys | ops/s (memory: MB; envelope: MB/s) | p50 ms | p99 ms | p99.9 ms | limit | ratio |\n"
-    md += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    md += "| section | operation | threads / connections / keys | ops/s (memory: MB; envelope: MB/s) | p50 ms | p99 ms | p99.9 ms | limit | ratio | daemon CPU µs/op |\n"
+    md += "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     for section in ["raw", "daemon", "scaling", "envelope", "memory"] {
         for r in rows where r["section"] as? String == section {
             var n: [String] = []
@@ -207,7 +222,7 @@ func reportCommand(_ o: Options) throws {
             let errors = (int(r, "errors") ?? 0) > 0 ? " (\(int(r, "errors")!) errors)" : ""
             md += "| \(section) | \(r["operation"] as? String ?? "?")\(errors) | \(n.joined(separator: ", ")) | \(value) "
             md += "| \(fmt(number(r, "p50_ms"), 3)) | \(fmt(number(r, "p99_ms"), 3)) | \(fmt(number(r, "p999_ms"), 3)) "
-            md += "| \(fmt(number(r, "limit"))) | \(fmt(number(r, "ratio"), 2)) |\n"
+            md += "| \(fmt(number(r, "limit"))) | \(fmt(number(r, "ratio"), 2)) | \(fmt(number(r, "daemon_cpu_us_per_op"))) |\n"
         }
     }
     let primed = scaling.filter { number($0, "prime_ops_per_s") != nil }

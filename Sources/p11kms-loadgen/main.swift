@@ -4,11 +4,12 @@
 //   p11kms-loadgen create-keys --socket S --count N [--connections C] [--key-spec SPEC] [--key-usage USAGE] [--title T]
 //       CreateKey N times over C connections; key ids on stdout, a progress bar on stderr.
 //   p11kms-loadgen run --socket S --operation OP (--key ID | --keys FILE [--key-limit N])
-//       [--connections 1,4,16,64] [--duration S] [--warmup S] [--prime] [--set FIELD=VALUE]...
+//       [--connections 1,4,16,64] [--duration S] [--warmup S] [--prime] [--daemon-pid PID] [--set FIELD=VALUE]...
 //       Closed-loop load, one OS thread per keep-alive connection, the key of
 //       each request picked at random among the keys given. One JSON row per
 //       connection count on stdout. --prime first sends one request per key
-//       (untimed, its rate reported as prime_ops_per_s).
+//       (untimed, its rate reported as prime_ops_per_s). --daemon-pid adds the
+//       daemon's CPU time per request over the measured window (daemon_cpu_us_per_op).
 //   p11kms-loadgen report --rows FILE --json OUT --md OUT --plot-data OUT --plot-script OUT --png PATH
 //       [--machine FIELD=VALUE]... [--note TEXT]... [--command TEXT]
 //       Limits, ratios, targets; the JSON, the Markdown and a gnuplot script.
@@ -36,6 +37,7 @@ struct Options {
     var keySpec = "SYMMETRIC_DEFAULT"
     var keyUsage = "ENCRYPT_DECRYPT"
     var title: String?
+    var daemonPID: Int32?
     // report
     var rows: String?
     var json: String?
@@ -90,6 +92,7 @@ func parseOptions() -> Options {
         case "--key-spec": o.keySpec = v
         case "--key-usage": o.keyUsage = v
         case "--title": o.title = v
+        case "--daemon-pid": o.daemonPID = Int32(v) ?? { usage("bad --daemon-pid") }()
         case "--rows": o.rows = v
         case "--json": o.json = v
         case "--md": o.md = v
