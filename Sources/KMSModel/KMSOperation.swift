@@ -20,6 +20,8 @@ public enum KMSOperation: String, Sendable, CaseIterable, Codable {
     case generateMac = "GenerateMac", verifyMac = "VerifyMac", generateRandom = "GenerateRandom"
     case getParametersForImport = "GetParametersForImport", importKeyMaterial = "ImportKeyMaterial"
     case deleteImportedKeyMaterial = "DeleteImportedKeyMaterial"
+    case createGrant = "CreateGrant", listGrants = "ListGrants", listRetirableGrants = "ListRetirableGrants"
+    case retireGrant = "RetireGrant", revokeGrant = "RevokeGrant"
 
     /// Operations that use key material (refused unless the key is Enabled).
     public var isCryptographic: Bool {

@@ -12,7 +12,7 @@ struct OperationRouterTests {
         for op in KMSOperation.allCases {
             #expect(try router.operation(target: "TrentService.\(op.rawValue)") == op)
         }
-        #expect(KMSOperation.allCases.count == 39)
+        #expect(KMSOperation.allCases.count == 44)
     }
 
     @Test("a missing, unknown or unprefixed target is an UnknownOperationException",

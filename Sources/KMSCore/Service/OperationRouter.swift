@@ -58,6 +58,11 @@ struct OperationRouter: Sendable {
         add(.getParametersForImport, KMSEngine.getParametersForImport)
         add(.importKeyMaterial, KMSEngine.importKeyMaterial)
         add(.deleteImportedKeyMaterial, KMSEngine.deleteImportedKeyMaterial)
+        add(.createGrant, KMSEngine.createGrant)
+        add(.listGrants, KMSEngine.listGrants)
+        add(.listRetirableGrants, KMSEngine.listRetirableGrants)
+        add(.retireGrant, KMSEngine.retireGrant)
+        add(.revokeGrant, KMSEngine.revokeGrant)
         precondition(h.count == KMSOperation.allCases.count, "every operation has a route")
         handlers = h
     }
