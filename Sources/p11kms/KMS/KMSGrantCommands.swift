@@ -9,14 +9,21 @@ extension KMSHelp {
     static let principal = "unix:uid:N, unix:user:NAME, unix:group:NAME, or access_key:NAME for a SigV4 access key."
 }
 
-/// `--grant-tokens` and `--dry-run`, as aws has them on the operations that take them.
-struct KMSGrantTokensAndDryRun: ParsableArguments {
+/// `--grant-tokens`, on the operations whose aws command has it.
+struct KMSGrantTokens: ParsableArguments {
     @Option(parsing: .upToNextOption, help: "Grant tokens from CreateGrant (several, space-separated or repeated).")
     var grantTokens: [String] = []
+
+    var tokens: [String]? { grantTokens.isEmpty ? nil : grantTokens }
+}
+
+/// `--grant-tokens` and `--dry-run`, on the operations whose aws command has both.
+struct KMSGrantTokensAndDryRun: ParsableArguments {
+    @OptionGroup var grants: KMSGrantTokens
     @Flag(help: "Check the request, including permission, without performing it (answers DryRunOperationException).")
     var dryRun = false
 
-    var tokens: [String]? { grantTokens.isEmpty ? nil : grantTokens }
+    var tokens: [String]? { grants.tokens }
     var dryRunValue: Bool? { dryRun ? true : nil }
 }
 
