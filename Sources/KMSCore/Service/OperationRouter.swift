@@ -63,6 +63,9 @@ struct OperationRouter: Sendable {
         add(.listRetirableGrants, KMSEngine.listRetirableGrants)
         add(.retireGrant, KMSEngine.retireGrant)
         add(.revokeGrant, KMSEngine.revokeGrant)
+        for op in KMSOperation.allCases where Refusals.refuses(op) {
+            h[op] = { _, body, _, _ in try Refusals.refuse(op, body: body) }
+        }
         precondition(h.count == KMSOperation.allCases.count, "every operation has a route")
         handlers = h
     }
