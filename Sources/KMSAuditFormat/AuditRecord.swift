@@ -73,6 +73,9 @@ public struct AuditEvent: Sendable, Codable, Hashable {
     public var keyID: String?
     public var keyVersion: UInt32?
     public var encryptionContext: [String: String]?
+    /// The grant that allowed the request, or that the request created,
+    /// retired or revoked.
+    public var grantID: String?
     public var outcome: AuditOutcome
     /// The AWS exception name (`AccessDeniedException`), never its message.
     public var error: String?
@@ -83,7 +86,8 @@ public struct AuditEvent: Sendable, Codable, Hashable {
     public init(time: Date = Date(), requestID: String, operation: String, principal: AuditPrincipal,
                 keyID: String? = nil, keyVersion: UInt32? = nil, encryptionContext: [String: String]? = nil,
                 outcome: AuditOutcome, error: String? = nil, durationMilliseconds: Double? = nil,
-                note: String? = nil) {
+                note: String? = nil, grantID: String? = nil) {
+        self.grantID = grantID
         self.time = time
         self.requestID = requestID
         self.operation = operation
@@ -113,6 +117,7 @@ public struct AuditEvent: Sendable, Codable, Hashable {
         case keyID = "key_id"
         case keyVersion = "key_version"
         case encryptionContext = "encryption_context"
+        case grantID = "grant_id"
         case durationMilliseconds = "duration_ms"
     }
 
@@ -129,6 +134,7 @@ public struct AuditEvent: Sendable, Codable, Hashable {
         keyID = try c.decodeIfPresent(String.self, forKey: .keyID)
         keyVersion = try c.decodeIfPresent(UInt32.self, forKey: .keyVersion)
         encryptionContext = try c.decodeIfPresent([String: String].self, forKey: .encryptionContext)
+        grantID = try c.decodeIfPresent(String.self, forKey: .grantID)
         outcome = try c.decode(AuditOutcome.self, forKey: .outcome)
         error = try c.decodeIfPresent(String.self, forKey: .error)
         durationMilliseconds = try c.decodeIfPresent(Double.self, forKey: .durationMilliseconds)
@@ -144,6 +150,7 @@ public struct AuditEvent: Sendable, Codable, Hashable {
         try c.encodeIfPresent(keyID, forKey: .keyID)
         try c.encodeIfPresent(keyVersion, forKey: .keyVersion)
         try c.encodeIfPresent(encryptionContext, forKey: .encryptionContext)
+        try c.encodeIfPresent(grantID, forKey: .grantID)
         try c.encode(outcome, forKey: .outcome)
         try c.encodeIfPresent(error, forKey: .error)
         try c.encodeIfPresent(AuditLine.roundedDuration(durationMilliseconds), forKey: .durationMilliseconds)
@@ -223,6 +230,7 @@ package enum AuditLine {
             for key in context.keys.sorted() { object.field(key, context[key]!) }
             line.field("encryption_context", object: object)
         }
+        if let grantID = e.grantID { line.field("grant_id", grantID) }
         line.field("outcome", e.outcome.rawValue)
         if let error = e.error { line.field("error", error) }
         if let duration = roundedDuration(e.durationMilliseconds) { line.field("duration_ms", number: "\(duration)") }

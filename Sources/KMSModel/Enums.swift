@@ -102,3 +102,16 @@ public enum KeyStorageMode: String, Codable, Sendable, CaseIterable {
     /// Wrapped under the domain key, stored in the metadata store.
     case wrapped
 }
+
+/// What a grant may permit (`GrantOperation` in the model): the policy
+/// action names without `kms:`, with ReEncrypt split into From and To.
+public enum GrantOperation: String, Codable, Sendable, CaseIterable {
+    case decrypt = "Decrypt", encrypt = "Encrypt", generateDataKey = "GenerateDataKey"
+    case generateDataKeyWithoutPlaintext = "GenerateDataKeyWithoutPlaintext"
+    case reEncryptFrom = "ReEncryptFrom", reEncryptTo = "ReEncryptTo"
+    case sign = "Sign", verify = "Verify", getPublicKey = "GetPublicKey"
+    case createGrant = "CreateGrant", retireGrant = "RetireGrant", describeKey = "DescribeKey"
+    case generateDataKeyPair = "GenerateDataKeyPair"
+    case generateDataKeyPairWithoutPlaintext = "GenerateDataKeyPairWithoutPlaintext"
+    case generateMac = "GenerateMac", verifyMac = "VerifyMac", deriveSharedSecret = "DeriveSharedSecret"
+}

@@ -36,6 +36,8 @@ public struct KMSError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let incorrectKeyMaterial = Name(rawValue: "IncorrectKeyMaterialException")
         public static let invalidAliasName = Name(rawValue: "InvalidAliasNameException")
         public static let invalidArn = Name(rawValue: "InvalidArnException")
+        public static let invalidGrantId = Name(rawValue: "InvalidGrantIdException")
+        public static let invalidGrantToken = Name(rawValue: "InvalidGrantTokenException")
         public static let invalidCiphertext = Name(rawValue: "InvalidCiphertextException")
         public static let invalidImportToken = Name(rawValue: "InvalidImportTokenException")
         public static let invalidKeyUsage = Name(rawValue: "InvalidKeyUsageException")

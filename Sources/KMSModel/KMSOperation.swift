@@ -20,6 +20,14 @@ public enum KMSOperation: String, Sendable, CaseIterable, Codable {
     case generateMac = "GenerateMac", verifyMac = "VerifyMac", generateRandom = "GenerateRandom"
     case getParametersForImport = "GetParametersForImport", importKeyMaterial = "ImportKeyMaterial"
     case deleteImportedKeyMaterial = "DeleteImportedKeyMaterial"
+    case createGrant = "CreateGrant", listGrants = "ListGrants", listRetirableGrants = "ListRetirableGrants"
+    case retireGrant = "RetireGrant", revokeGrant = "RevokeGrant"
+    case getKeyLastUsage = "GetKeyLastUsage", deriveSharedSecret = "DeriveSharedSecret"
+    // In the model, refused with a reason (see `Refusals` in KMSCore).
+    case replicateKey = "ReplicateKey", updatePrimaryRegion = "UpdatePrimaryRegion"
+    case createCustomKeyStore = "CreateCustomKeyStore", connectCustomKeyStore = "ConnectCustomKeyStore"
+    case describeCustomKeyStores = "DescribeCustomKeyStores", updateCustomKeyStore = "UpdateCustomKeyStore"
+    case disconnectCustomKeyStore = "DisconnectCustomKeyStore", deleteCustomKeyStore = "DeleteCustomKeyStore"
 
     /// Operations that use key material (refused unless the key is Enabled).
     public var isCryptographic: Bool {

@@ -34,7 +34,9 @@ final class KMSCLIDaemon: Sendable {
     }
 
     /// Runs `p11kms ARGS --socket SOCKET`.
-    func p11kms(_ arguments: String...) throws -> Result {
+    func p11kms(_ arguments: String...) throws -> Result { try p11kms(arguments) }
+
+    func p11kms(_ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = try Self.buildDirectory().appendingPathComponent("p11kms")
         process.arguments = arguments + ["--socket", socketPath]

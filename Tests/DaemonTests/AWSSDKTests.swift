@@ -101,6 +101,28 @@ struct AWSSDKTests {
         }
     }
 
+    @Test func boto3GrantsWork() async throws {
+        try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
+            let c = try Self.devCredentials(d)
+            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_grants.py").path],
+                                                     environment: Self.environment(c))
+            #expect(status == 0, "\(out)\n\(err)")
+            #expect(out.contains(#""ok": true"#) && out.contains("list_retirable_grants paginator"), "\(out)")
+            let grantLines = try Self.events(d).filter { ["CreateGrant", "RetireGrant", "RevokeGrant"].contains($0["operation"] as? String) }
+            #expect(grantLines.filter { $0["outcome"] as? String == "allowed" }.allSatisfy { ($0["grant_id"] as? String)?.count == 64 })
+        }
+    }
+
+    @Test func boto3SeesEachUnservedOperationRefusedWithAReason() async throws {
+        try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
+            let c = try Self.devCredentials(d)
+            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_refused.py").path],
+                                                     environment: Self.environment(c))
+            #expect(status == 0, "\(out)\n\(err)")
+            #expect(out.contains(#""ok": true"#) && out.contains("update_custom_key_store"), "\(out)")
+        }
+    }
+
     @Test func brokenSignaturesAreRefusedByNameAndAudited() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)

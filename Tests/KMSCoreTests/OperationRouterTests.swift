@@ -12,7 +12,53 @@ struct OperationRouterTests {
         for op in KMSOperation.allCases {
             #expect(try router.operation(target: "TrentService.\(op.rawValue)") == op)
         }
-        #expect(KMSOperation.allCases.count == 39)
+        #expect(KMSOperation.allCases.count == 54, "every operation of botocore's KMS model")
+    }
+
+    @Test("an operation this service does not perform is refused with a reason, not as unknown",
+          arguments: [KMSOperation.replicateKey, .updatePrimaryRegion, .connectCustomKeyStore, .describeCustomKeyStores,
+                      .updateCustomKeyStore, .disconnectCustomKeyStore, .deleteCustomKeyStore, .createCustomKeyStore])
+    func refusedOperations(_ op: KMSOperation) async throws {
+        let error = await refusal(of: op, body: "{}")
+        #expect(error?.name == .unsupportedOperation)
+        #expect((error?.message.count ?? 0) > 40, "says why: \(error?.message ?? "")")
+        #expect(await refusal(of: op, body: "[1]")?.name == .serialization, "the body is still checked")
+    }
+
+    @Test func anExternalKeyStoreIsReferredToTheXKSProxy() async throws {
+        let error = await refusal(of: .createCustomKeyStore, body: #"{"CustomKeyStoreName":"x","CustomKeyStoreType":"EXTERNAL_KEY_STORE"}"#)
+        #expect(error?.name == .unsupportedOperation && error?.message.contains("XKS proxy") == true, "\(String(describing: error))")
+        let cloudHSM = await refusal(of: .createCustomKeyStore, body: #"{"CustomKeyStoreName":"x","CloudHsmClusterId":"c"}"#)
+        #expect(cloudHSM?.message.contains("Custom key stores") == true)
+        let replicate = await refusal(of: .replicateKey, body: #"{"KeyId":"k","ReplicaRegion":"eu-west-1"}"#)
+        #expect(replicate?.message.contains("one region") == true)
+    }
+
+    @Test("the README's table lists all 54 operations, each with the status the router gives it")
+    func readmeTable() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        var rows: [String: String] = [:]
+        for line in try String(contentsOf: readme, encoding: .utf8).split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, let op = KMSOperation(rawValue: cells[0].trimmingCharacters(in: ["`"])) else { continue }
+            #expect(rows[op.rawValue] == nil, "\(op) listed twice")
+            rows[op.rawValue] = cells[1]
+        }
+        #expect(rows.count == 54)
+        for op in KMSOperation.allCases {
+            #expect(rows[op.rawValue] == (Refusals.refuses(op) ? "refused" : "served"), "\(op.rawValue)")
+        }
+    }
+
+    /// The refusal of `op`; a refused operation never reaches the engine.
+    private func refusal(of op: KMSOperation, body: String) async -> KMSError? {
+        #expect(Refusals.refuses(op))
+        do {
+            try Refusals.refuse(op, body: Data(body.utf8))
+        } catch {
+            return error as? KMSError
+        }
     }
 
     @Test("a missing, unknown or unprefixed target is an UnknownOperationException",

@@ -38,6 +38,33 @@ import Testing
         #expect(try await store.keys(after: nil, limit: 100) == keys)
     }
 
+    @Test func grantsRoundTripAndGoWithTheirKey() async throws {
+        let store = try SQLiteMetadataStore.inMemory()
+        let key = Fixture.fullKey
+        try await store.insert(key, version: nil)
+        let constrained = GrantRecord(grantID: String(repeating: "b", count: 64), keyID: key.keyID, name: "app",
+                                      granteePrincipal: "unix:group:apps", retiringPrincipal: "unix:uid:7",
+                                      operations: [.decrypt, .encrypt, .reEncryptFrom],
+                                      constraints: GrantConstraints(encryptionContextEquals: ["tenant": "acme", "é": ""]),
+                                      createdAt: Fixture.date(3), seal: [1, 2, 3])
+        let plain = GrantRecord(grantID: String(repeating: "a", count: 64), keyID: key.keyID, name: nil,
+                                granteePrincipal: "unix:uid:1", retiringPrincipal: nil, operations: [.describeKey],
+                                constraints: nil, createdAt: Fixture.date(4))
+        try await store.insert(constrained)
+        try await store.insert(plain)
+        #expect(try await store.grants(keyID: key.keyID) == [plain, constrained], "in grant id order")
+        #expect(try await store.snapshot().grants == [plain, constrained])
+        await #expect(throws: MetadataStoreError.alreadyExists) { try await store.insert(plain) }
+        var orphan = plain
+        orphan.grantID = String(repeating: "c", count: 64)
+        orphan.keyID = "no-such-key"
+        await #expect(throws: MetadataStoreError.notFound) { try await store.insert(orphan) }
+        try await store.deleteGrant(id: plain.grantID)
+        #expect(try await store.grants(keyID: key.keyID) == [constrained])
+        try await store.deleteKey(id: key.keyID)
+        #expect(try await store.snapshot().grants.isEmpty)
+    }
+
     @Test func versionRoundTrip() async throws {
         let store = try SQLiteMetadataStore.inMemory()
         let key = Fixture.fullKey

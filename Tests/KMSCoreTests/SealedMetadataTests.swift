@@ -134,6 +134,36 @@ struct SealedMetadataTests {
         #expect(Set(await engine.health().metadataTampered.keys) == [a, b])
     }
 
+    /// A grant grants power, so its row is sealed: widening its operations
+    /// or handing it to someone else in the database makes its key refuse
+    /// service at the next start, and the edit grants nothing.
+    @Test func anEditedGrantRowIsRefused() async throws {
+        let s = try await setUp(.token)
+        defer { Task { try? await s.pool.shutdown() } }
+        let key = try await s.engine.createKey(CreateKeyRequest(), caller: Self.caller).keyMetadata.keyId
+        let other = try await s.engine.createKey(CreateKeyRequest(), caller: Self.caller).keyMetadata.keyId
+        let g = try await s.engine.createGrant(CreateGrantRequest(keyId: key, granteePrincipal: "unix:uid:2001", operations: [.encrypt]),
+                                               caller: Self.caller)
+        _ = try await s.engine.createGrant(CreateGrantRequest(keyId: other, granteePrincipal: "unix:uid:2001", operations: [.encrypt]),
+                                           caller: Self.caller)
+        var row = try #require(try await s.raw.grants(keyID: key).first)
+        #expect(row.grantID == g.grantId && row.seal?.count == 32, "sealed when written")
+        row.operations = [.encrypt, .decrypt]
+        row.granteePrincipal = "unix:uid:6666"
+        try await s.raw.deleteGrant(id: row.grantID)
+        try await s.raw.insert(row)
+
+        let engine = try await restarted(s, .token)
+        await expectKMSError(.kmsInvalidState) {
+            try await engine.encrypt(EncryptRequest(keyId: key, plaintext: Data("x".utf8)), caller: Principal(uid: 6666, gid: 6666))
+        }
+        await expectKMSError(.kmsInvalidState) { try await engine.listGrants(ListGrantsRequest(keyId: key), caller: Self.caller) }
+        #expect(Set(await engine.health().metadataTampered.keys) == [key])
+        #expect(s.reports.notes.withLock { $0.contains { $0.contains("grant \(g.grantId)") } })
+        // The other key's grant is untouched and still in force.
+        _ = try await engine.encrypt(EncryptRequest(keyId: other, plaintext: Data("x".utf8)), caller: Principal(uid: 2001, gid: 2001))
+    }
+
     /// Import parameters are sealed: stretching valid_to (or pointing the
     /// object id at another wrapping key) in the database is refused.
     @Test func editedImportParametersAreRefused() async throws {

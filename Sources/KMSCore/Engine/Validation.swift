@@ -46,7 +46,14 @@ enum Validate {
     static func grantTokens(_ tokens: [String]?) throws {
         guard let tokens else { return }
         guard tokens.count <= 10 else { throw KMSError.validation("GrantTokens may hold at most 10 tokens.") }
-        for t in tokens { try length(t, "GrantTokens", max: 8192) }
+        for t in tokens {
+            try length(t, "GrantTokens", max: 8192)
+            // Grants here take effect at once, so a token adds no permission;
+            // it must still be one this service issued.
+            guard GrantToken.grantID(in: t) != nil else {
+                throw KMSError(.invalidGrantToken, "A grant token in GrantTokens is not one CreateGrant of this service returned.")
+            }
+        }
     }
 
     /// `Limit`: 1 to 1000, default 100.

@@ -5,9 +5,15 @@ import Synchronization
 /// Condition values a request offers to key policies (DESIGN.md §5).
 struct RequestConditions {
     var values: [String: [String]] = [:]
+    /// The request's encryption context, which grant constraints test.
+    var encryptionContext: [String: String]?
+    /// For CreateGrant: the grant asked for, which a grant allowing
+    /// CreateGrant must cover (see `GrantRecord.covers`).
+    var requestedGrant: GrantRecord?
 
     static func context(_ context: [String: String]?) -> RequestConditions {
         var c = RequestConditions()
+        c.encryptionContext = context ?? [:]
         guard let context else { return c }
         for (k, v) in context { c.values["kms:EncryptionContext:\(k)"] = [v] }
         c.values["kms:EncryptionContextKeys"] = context.keys.sorted()
@@ -40,9 +46,21 @@ extension KMSEngine {
 
     func authorize(_ operation: KMSOperation, key: KeyRecord, caller: Principal, facts: AuditFacts, action: String? = nil,
                    conditions: RequestConditions = RequestConditions()) throws {
+        try authorization(operation, key: key, caller: caller, facts: facts, action: action, conditions: conditions)
+    }
+
+    /// `authorize`, telling which grant allowed the request: nil when the
+    /// key policy (or the admin override) did. The order is AWS's: a Deny
+    /// statement wins over everything; then a policy Allow or a grant
+    /// allows. `grantAllowing`, when given, is asked before the key's grants
+    /// in general (RetireGrant: the grant being retired names who may).
+    @discardableResult
+    func authorization(_ operation: KMSOperation, key: KeyRecord, caller: Principal, facts: AuditFacts,
+                       action: String? = nil, conditions: RequestConditions = RequestConditions(),
+                       grantAllowing special: ((Principal) -> GrantRecord?)? = nil) throws -> GrantRecord? {
         facts.note(keyID: key.keyID)
         let access = configuration.accessControl
-        if access.admins.contains(caller) && AccessControl.adminKeyOperations.contains(operation) { return }
+        if access.admins.contains(caller) && AccessControl.adminKeyOperations.contains(operation) { return nil }
         let action = action ?? "kms:" + operation.rawValue
         let policy = try parsedPolicy(key)
         let request = AuthorizationRequest(
@@ -50,11 +68,16 @@ extension KMSEngine {
             conditionValues: conditions.with("p11kms:CallerExecutable", caller.executable).values)
         switch policy.evaluate(request) {
         case .allow:
-            return
+            return nil
         case .explicitDeny(let statement):
             throw KMSError(.accessDenied, "\(caller.summary) is denied \(action) on \(arn(key)) by statement \(statement) of its key policy.")
         case .implicitDeny:
-            throw KMSError(.accessDenied, "\(caller.summary) is not allowed \(action) on \(arn(key)): no statement of its key policy allows it.")
+            if let grant = try special?(caller) ?? grantAllowing(action, key: key, caller: caller, conditions: conditions) {
+                facts.note(grantID: grant.grantID)
+                return grant
+            }
+            throw KMSError(.accessDenied, "\(caller.summary) is not allowed \(action) on \(arn(key)): no statement of its key "
+                           + "policy and no grant allows it.")
         }
     }
 

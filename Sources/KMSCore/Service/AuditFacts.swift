@@ -11,6 +11,8 @@ public final class AuditFacts: Sendable {
         public var keyID: String?
         public var keyVersion: UInt32?
         public var encryptionContext: [String: String]?
+        /// The grant that allowed the request, or that it changed.
+        public var grantID: String?
     }
 
     private let details = Mutex(Details())
@@ -21,8 +23,9 @@ public final class AuditFacts: Sendable {
 
     /// The first key named stays (ReEncrypt's destination is authorised
     /// first); the last version used wins; a context is kept if not empty.
-    func note(keyID: String? = nil, version: UInt32? = nil, context: [String: String]? = nil) {
+    func note(keyID: String? = nil, version: UInt32? = nil, context: [String: String]? = nil, grantID: String? = nil) {
         details.withLock { d in
+            if let grantID, d.grantID == nil { d.grantID = grantID }
             if let keyID, d.keyID == nil { d.keyID = keyID }
             if let version { d.keyVersion = version }
             if let context, !context.isEmpty { d.encryptionContext = context }

@@ -162,7 +162,8 @@ public final class KMSService: Sendable {
             principal: request.auditCaller,
             keyID: details.keyID, keyVersion: details.keyVersion, encryptionContext: details.encryptionContext,
             outcome: errorName.map { Self.deniedNames.contains($0) ? .denied : .failed } ?? .allowed,
-            error: errorName?.rawValue, durationMilliseconds: Self.milliseconds(ContinuousClock.now - start))
+            error: errorName?.rawValue, durationMilliseconds: Self.milliseconds(ContinuousClock.now - start),
+            grantID: details.grantID)
         do {
             try await audit.append(event)
         } catch {

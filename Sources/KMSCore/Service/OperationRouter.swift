@@ -58,6 +58,14 @@ struct OperationRouter: Sendable {
         add(.getParametersForImport, KMSEngine.getParametersForImport)
         add(.importKeyMaterial, KMSEngine.importKeyMaterial)
         add(.deleteImportedKeyMaterial, KMSEngine.deleteImportedKeyMaterial)
+        add(.createGrant, KMSEngine.createGrant)
+        add(.listGrants, KMSEngine.listGrants)
+        add(.listRetirableGrants, KMSEngine.listRetirableGrants)
+        add(.retireGrant, KMSEngine.retireGrant)
+        add(.revokeGrant, KMSEngine.revokeGrant)
+        for op in KMSOperation.allCases where Refusals.refuses(op) {
+            h[op] = { _, body, _, _ in try Refusals.refuse(op, body: body) }
+        }
         precondition(h.count == KMSOperation.allCases.count, "every operation has a route")
         handlers = h
     }

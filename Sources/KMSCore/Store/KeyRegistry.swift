@@ -46,6 +46,9 @@ public final class KeyRegistry: MetadataStore {
         var aliases: [String: AliasRecord] = [:]
         var aliasOrder: [String] = []
         var imports: [String: ImportParametersRecord] = [:]
+        /// Each key's grants in grant id order, and which key each grant id is on.
+        var grants: [String: [GrantRecord]] = [:]
+        var grantKeys: [String: String] = [:]
         var tamperedKeys: [String: String] = [:]
         var tamperedAliases: [String: String] = [:]
     }
@@ -64,6 +67,11 @@ public final class KeyRegistry: MetadataStore {
         for alias in snapshot.aliases { s.aliases[alias.aliasName] = alias }
         s.aliasOrder = s.aliases.keys.sorted(by: Self.byteOrder)
         for parameters in snapshot.importParameters { s.imports[parameters.keyID] = parameters }
+        for grant in snapshot.grants where s.keys[grant.keyID] != nil {
+            s.grants[grant.keyID, default: []].append(grant)
+            s.grantKeys[grant.grantID] = grant.keyID
+        }
+        for id in s.grants.keys { s.grants[id]!.sort { Self.byteOrder($0.grantID, $1.grantID) } }
         s.tamperedKeys = snapshot.tamperedKeys
         s.tamperedAliases = snapshot.tamperedAliases
         state = Mutex(s)
@@ -155,6 +163,7 @@ public final class KeyRegistry: MetadataStore {
             Self.remove(id, from: &s.keyOrder)
             s.versions[id] = nil
             s.imports[id] = nil
+            for grant in s.grants.removeValue(forKey: id) ?? [] { s.grantKeys[grant.grantID] = nil }
             // The store's ON DELETE CASCADE, in memory.
             for (name, alias) in s.aliases where alias.targetKeyID == id {
                 s.aliases[name] = nil
@@ -280,6 +289,56 @@ public final class KeyRegistry: MetadataStore {
         state.withLock { s in s.imports.values.sorted { Self.byteOrder($0.keyID, $1.keyID) } }
     }
 
+    // MARK: Grants
+
+    public func grants(keyID: String) async throws -> [GrantRecord] {
+        try grantsNow(keyID: keyID)
+    }
+
+    /// The grants of a key, from memory without suspending: what request
+    /// authorization reads.
+    func grantsNow(keyID: String) throws -> [GrantRecord] {
+        try state.withLock { s in
+            if let what = s.tamperedKeys[keyID] { throw SealedMetadataStore.integrityError(keyID: keyID, what) }
+            return s.grants[keyID] ?? []
+        }
+    }
+
+    /// The grant with this id, on whichever key it is.
+    func grant(id: String) -> GrantRecord? {
+        state.withLock { s in
+            guard let keyID = s.grantKeys[id] else { return nil }
+            return s.grants[keyID]?.first { $0.grantID == id }
+        }
+    }
+
+    /// Every grant whose retiring principal is spelt `retiring`, in grant id order.
+    func grants(retiringPrincipal retiring: String) -> [GrantRecord] {
+        state.withLock { s in
+            s.grants.values.joined().filter { $0.retiringPrincipal == retiring }
+                .sorted { Self.byteOrder($0.grantID, $1.grantID) }
+        }
+    }
+
+    public func insert(_ grant: GrantRecord) async throws {
+        try await durably { try await self.inner.insert(grant) }
+        state.withLock { s in
+            var list = s.grants[grant.keyID] ?? []
+            list.append(grant)
+            list.sort { Self.byteOrder($0.grantID, $1.grantID) }
+            s.grants[grant.keyID] = list
+            s.grantKeys[grant.grantID] = grant.keyID
+        }
+    }
+
+    public func deleteGrant(id: String) async throws {
+        try await durably { try await self.inner.deleteGrant(id: id) }
+        state.withLock { s in
+            guard let keyID = s.grantKeys.removeValue(forKey: id) else { return }
+            s.grants[keyID]?.removeAll { $0.grantID == id }
+        }
+    }
+
     // MARK: Loading and health
 
     public func snapshot() async throws -> MetadataSnapshot {
@@ -288,6 +347,7 @@ public final class KeyRegistry: MetadataStore {
                              versions: s.keyOrder.flatMap { s.versions[$0] ?? [] },
                              aliases: s.aliasOrder.compactMap { s.aliases[$0] },
                              importParameters: Array(s.imports.values),
+                             grants: s.keyOrder.flatMap { s.grants[$0] ?? [] },
                              tamperedKeys: s.tamperedKeys, tamperedAliases: s.tamperedAliases)
         }
     }

@@ -74,6 +74,30 @@ enum MetadataSeal {
         return w.bytes
     }
 
+    /// Everything but the creation date's meaning is power: who, what, on
+    /// which key, under which context. Constraint pairs go in key order.
+    static func bytes(_ g: GrantRecord) -> [UInt8] {
+        var w = Writer("grant")
+        w.field(g.grantID)
+        w.field(g.keyID)
+        w.field(g.name)
+        w.field(g.granteePrincipal)
+        w.field(g.retiringPrincipal)
+        w.field(g.operations.map(\.rawValue).joined(separator: ","))
+        func pairs(_ context: [String: String]?) {
+            guard let context else { return w.field(nil as [UInt8]?) }
+            w.field(Int64(context.count))
+            for k in context.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                w.field(k)
+                w.field(context[k])
+            }
+        }
+        pairs(g.constraints?.encryptionContextSubset)
+        pairs(g.constraints?.encryptionContextEquals)
+        w.field(g.createdAt)
+        return w.bytes
+    }
+
     static func bytes(_ a: AliasRecord) -> [UInt8] {
         var w = Writer("alias")
         w.field(a.aliasName)

@@ -5,6 +5,7 @@ public struct MetadataSnapshot: Sendable {
     public var versions: [VersionRecord]
     public var aliases: [AliasRecord]
     public var importParameters: [ImportParametersRecord]
+    public var grants: [GrantRecord]
     /// Keys with a row that failed its integrity check, with what failed;
     /// such a key refuses service. Their rows are left out of the lists above.
     public var tamperedKeys: [String: String]
@@ -12,12 +13,13 @@ public struct MetadataSnapshot: Sendable {
     public var tamperedAliases: [String: String]
 
     public init(keys: [KeyRecord], versions: [VersionRecord], aliases: [AliasRecord],
-                importParameters: [ImportParametersRecord], tamperedKeys: [String: String] = [:],
+                importParameters: [ImportParametersRecord], grants: [GrantRecord] = [], tamperedKeys: [String: String] = [:],
                 tamperedAliases: [String: String] = [:]) {
         self.keys = keys
         self.versions = versions
         self.aliases = aliases
         self.importParameters = importParameters
+        self.grants = grants
         self.tamperedKeys = tamperedKeys
         self.tamperedAliases = tamperedAliases
     }

@@ -1,4 +1,4 @@
-/// Where key metadata, versions, aliases and import parameters live
+/// Where key metadata, versions, aliases, grants and import parameters live
 /// (DESIGN.md §7). Every method is atomic: a multi-row change either lands
 /// whole or not at all. Listing is by key id (or alias name), in byte order,
 /// which is what paging markers refer to.
@@ -41,6 +41,13 @@ public protocol MetadataStore: Sendable {
     func put(_ parameters: ImportParametersRecord) async throws
     func deleteImportParameters(keyID: String) async throws
     func allImportParameters() async throws -> [ImportParametersRecord]
+
+    // Grants (deleted with their key).
+    /// The grants of one key, in grant id order.
+    func grants(keyID: String) async throws -> [GrantRecord]
+    /// Throws `MetadataStoreError.notFound` if the key is gone.
+    func insert(_ grant: GrantRecord) async throws
+    func deleteGrant(id: String) async throws
 
     // Loading.
     /// Every row, read in one transaction (the registry's start-up load).

@@ -213,6 +213,23 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    // MARK: Grants
+
+    public func grants(keyID: String) async throws -> [GrantRecord] {
+        try await database.read { db in
+            try GrantRow.filter(GrantRow.Columns.keyID == keyID).order(GrantRow.Columns.grantID.collating(.binary))
+                .fetchAll(db).map(\.record)
+        }
+    }
+
+    public func insert(_ grant: GrantRecord) async throws {
+        try await write { db in try GrantRow(grant).insert(db) }
+    }
+
+    public func deleteGrant(id: String) async throws {
+        try await write { db in _ = try GrantRow.deleteOne(db, key: id) }
+    }
+
     public func snapshot() async throws -> MetadataSnapshot {
         try await database.read { db in
             MetadataSnapshot(
@@ -220,7 +237,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                 versions: try VersionRow.order(VersionRow.Columns.keyID.collating(.binary), VersionRow.Columns.version)
                     .fetchAll(db).map(\.record),
                 aliases: try AliasRow.order(AliasRow.Columns.aliasName.collating(.binary)).fetchAll(db).map(\.record),
-                importParameters: try ImportParametersRow.fetchAll(db).map(\.record))
+                importParameters: try ImportParametersRow.fetchAll(db).map(\.record),
+                grants: try GrantRow.order(GrantRow.Columns.grantID.collating(.binary)).fetchAll(db).map(\.record))
         }
     }
 
@@ -355,6 +373,20 @@ extension SQLiteMetadataStore {
         // v3: import parameters are sealed too (issue #14).
         migrator.registerMigration("v3") { db in
             try db.alter(table: "import_parameters") { t in t.add(column: "seal", .blob) }
+        }
+        // v4: grants, sealed, deleted with their key (issue #17).
+        migrator.registerMigration("v4") { db in
+            try db.create(table: "grants") { t in
+                t.primaryKey("grant_id", .text).notNull()
+                t.column("key_id", .text).notNull().indexed().references("keys", onDelete: .cascade)
+                t.column("name", .text)
+                t.column("grantee_principal", .text).notNull()
+                t.column("retiring_principal", .text)
+                t.column("operations", .text).notNull()    // comma-separated GrantOperation names
+                t.column("constraints", .text)             // JSON {"EncryptionContextSubset":{...},...}
+                t.column("created_at", .double).notNull()
+                t.column("seal", .blob)
+            }
         }
         return migrator
     }
@@ -517,6 +549,48 @@ private struct ImportParametersRow: FetchableRecord, PersistableRecord {
     }
 }
 
+private struct GrantRow: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "grants"
+    enum Columns {
+        static let grantID = Column("grant_id")
+        static let keyID = Column("key_id")
+    }
+
+    var record: GrantRecord
+    init(_ record: GrantRecord) { self.record = record }
+
+    init(row: Row) throws {
+        let operations: String = try row.decode(forColumn: "operations")
+        record = try GrantRecord(
+            grantID: row.decode(forColumn: "grant_id"),
+            keyID: row.decode(forColumn: "key_id"),
+            name: row.decode(forColumn: "name"),
+            granteePrincipal: row.decode(forColumn: "grantee_principal"),
+            retiringPrincipal: row.decode(forColumn: "retiring_principal"),
+            operations: operations.split(separator: ",").map { name in
+                guard let op = GrantOperation(rawValue: String(name)) else {
+                    throw StoredValueError(column: "operations", value: operations)
+                }
+                return op
+            },
+            constraints: decodeConstraints(row, "constraints"),
+            createdAt: decodeDate(row, "created_at"),
+            seal: decodeBytesIfPresent(row, "seal"))
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        container["grant_id"] = record.grantID
+        container["key_id"] = record.keyID
+        container["name"] = record.name
+        container["grantee_principal"] = record.granteePrincipal
+        container["retiring_principal"] = record.retiringPrincipal
+        container["operations"] = record.operations.map(\.rawValue).joined(separator: ",")
+        container["constraints"] = try record.constraints.map(storedConstraints)
+        container["created_at"] = storedDate(record.createdAt)
+        container["seal"] = record.seal.map { Data($0) }
+    }
+}
+
 // MARK: - Column encodings
 
 /// A stored value this version cannot read (an unknown enum case, a count out
@@ -595,6 +669,33 @@ private func decodeTags(_ row: Row, _ column: String) throws -> [Tag] {
     if stored == "[]" { return [] }   // most keys: no decoder for every row read
     do {
         return try JSONDecoder().decode([StoredTag].self, from: Data(stored.utf8)).map { Tag(tagKey: $0.key, tagValue: $0.value) }
+    } catch {
+        throw StoredValueError(column: column, value: stored)
+    }
+}
+
+/// Constraints in their wire shape, keys sorted, spelt out here so the
+/// stored form never follows changes to the API types' coding.
+private struct StoredConstraints: Codable {
+    var subset: [String: String]?
+    var equals: [String: String]?
+    enum CodingKeys: String, CodingKey {
+        case subset = "EncryptionContextSubset", equals = "EncryptionContextEquals"
+    }
+}
+
+private func storedConstraints(_ c: GrantConstraints) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let stored = StoredConstraints(subset: c.encryptionContextSubset, equals: c.encryptionContextEquals)
+    return String(decoding: try encoder.encode(stored), as: UTF8.self)
+}
+
+private func decodeConstraints(_ row: Row, _ column: String) throws -> GrantConstraints? {
+    guard let stored = try row.decode(String?.self, forColumn: column) else { return nil }
+    do {
+        let c = try JSONDecoder().decode(StoredConstraints.self, from: Data(stored.utf8))
+        return GrantConstraints(encryptionContextSubset: c.subset, encryptionContextEquals: c.equals)
     } catch {
         throw StoredValueError(column: column, value: stored)
     }

@@ -88,6 +88,13 @@ public final class SealedMetadataStore: MetadataStore {
         return alias
     }
 
+    private func checked(_ grant: GrantRecord) async throws -> GrantRecord {
+        guard try await check(MetadataSeal.bytes(grant), grant.seal) else {
+            throw await report(keyID: grant.keyID, "the row of grant \(grant.grantID)")
+        }
+        return grant
+    }
+
     // MARK: Sealing
 
     private func sealed(_ key: KeyRecord) async throws -> KeyRecord {
@@ -203,6 +210,22 @@ public final class SealedMetadataStore: MetadataStore {
     }
     public func checkWritable() async throws { try await inner.checkWritable() }
 
+    // A grant grants power, so it is sealed like a policy; a bad grant row
+    // makes its key refuse service, as any bad row of a key does.
+    public func grants(keyID: String) async throws -> [GrantRecord] {
+        var out: [GrantRecord] = []
+        for g in try await inner.grants(keyID: keyID) { out.append(try await checked(g)) }
+        return out
+    }
+
+    public func insert(_ grant: GrantRecord) async throws {
+        var g = grant
+        g.seal = try await sealer.seal(MetadataSeal.bytes(grant))
+        try await inner.insert(g)
+    }
+
+    public func deleteGrant(id: String) async throws { try await inner.deleteGrant(id: id) }
+
     /// Every row, each checked: a row that fails is left out and its key (or
     /// alias) listed as tampered, and reported once.
     public func snapshot() async throws -> MetadataSnapshot {
@@ -230,6 +253,13 @@ public final class SealedMetadataStore: MetadataStore {
                 await tampered(parameters.keyID, "its import parameters")
             }
         }
+        for grant in raw.grants {
+            if try await check(MetadataSeal.bytes(grant), grant.seal) {
+                out.grants.append(grant)
+            } else {
+                await tampered(grant.keyID, "the row of grant \(grant.grantID)")
+            }
+        }
         for alias in raw.aliases {
             if try await check(MetadataSeal.bytes(alias), alias.seal) {
                 out.aliases.append(alias)
@@ -242,6 +272,7 @@ public final class SealedMetadataStore: MetadataStore {
         // A key with any bad row refuses service as a whole.
         let refused = out.tamperedKeys
         out.keys.removeAll { refused[$0.keyID] != nil }
+        out.grants.removeAll { refused[$0.keyID] != nil }
         return out
     }
 }

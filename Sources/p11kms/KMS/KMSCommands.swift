@@ -42,5 +42,10 @@ enum KMSCommands {
         KMSGetParametersForImport.self,
         KMSImportKeyMaterial.self,
         KMSDeleteImportedKeyMaterial.self,
+        KMSCreateGrant.self,
+        KMSListGrants.self,
+        KMSListRetirableGrants.self,
+        KMSRetireGrant.self,
+        KMSRevokeGrant.self,
     ]
 }

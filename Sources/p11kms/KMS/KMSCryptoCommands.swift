@@ -15,13 +15,16 @@ struct KMSEncrypt: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.context)) var encryptionContext: String?
     @Option(help: KMSHelp.values("The algorithm (default SYMMETRIC_DEFAULT).", EncryptionAlgorithm.self))
     var encryptionAlgorithm: EncryptionAlgorithm?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = EncryptRequest(
+        var request = EncryptRequest(
             keyId: keyId, plaintext: try KMSInput.blob(plaintext, option: "--plaintext"),
             encryptionContext: try KMSInput.map(encryptionContext, option: "--encryption-context"),
             encryptionAlgorithm: encryptionAlgorithm)
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.encrypt) { try await $0.encrypt(request) }
     }
 }
@@ -36,14 +39,17 @@ struct KMSDecrypt: AsyncParsableCommand {
     var keyId: String?
     @Option(help: KMSHelp.values("The algorithm (default SYMMETRIC_DEFAULT).", EncryptionAlgorithm.self))
     var encryptionAlgorithm: EncryptionAlgorithm?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = DecryptRequest(
+        var request = DecryptRequest(
             ciphertextBlob: try KMSInput.blob(ciphertextBlob, option: "--ciphertext-blob"),
             encryptionContext: try KMSInput.map(encryptionContext, option: "--encryption-context"),
             keyId: keyId,
             encryptionAlgorithm: encryptionAlgorithm)
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.decrypt) { try await $0.decrypt(request) }
     }
 }
@@ -60,10 +66,11 @@ struct KMSReEncrypt: AsyncParsableCommand {
     @Option(help: KMSHelp.values("The source algorithm.", EncryptionAlgorithm.self)) var sourceEncryptionAlgorithm: EncryptionAlgorithm?
     @Option(help: KMSHelp.values("The destination algorithm.", EncryptionAlgorithm.self))
     var destinationEncryptionAlgorithm: EncryptionAlgorithm?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = ReEncryptRequest(
+        var request = ReEncryptRequest(
             ciphertextBlob: try KMSInput.blob(ciphertextBlob, option: "--ciphertext-blob"),
             destinationKeyId: destinationKeyId,
             sourceEncryptionContext: try KMSInput.map(sourceEncryptionContext, option: "--source-encryption-context"),
@@ -72,6 +79,8 @@ struct KMSReEncrypt: AsyncParsableCommand {
             sourceKeyId: sourceKeyId,
             sourceEncryptionAlgorithm: sourceEncryptionAlgorithm,
             destinationEncryptionAlgorithm: destinationEncryptionAlgorithm)
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.reEncrypt) { try await $0.reEncrypt(request) }
     }
 }
@@ -85,12 +94,15 @@ struct KMSGenerateDataKey: AsyncParsableCommand {
     @Option(help: KMSHelp.values("The data key's length; or give --number-of-bytes.", DataKeySpec.self)) var keySpec: DataKeySpec?
     @Option(help: "The data key's length in bytes (1-1024).") var numberOfBytes: Int?
     @Option(help: ArgumentHelp(KMSHelp.context)) var encryptionContext: String?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = GenerateDataKeyRequest(
+        var request = GenerateDataKeyRequest(
             keyId: keyId, keySpec: keySpec, numberOfBytes: numberOfBytes,
             encryptionContext: try KMSInput.map(encryptionContext, option: "--encryption-context"))
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.generateDataKey) { try await $0.generateDataKey(request) }
     }
 }
@@ -103,12 +115,15 @@ struct KMSGenerateDataKeyWithoutPlaintext: AsyncParsableCommand {
     @Option(help: KMSHelp.values("The data key's length; or give --number-of-bytes.", DataKeySpec.self)) var keySpec: DataKeySpec?
     @Option(help: "The data key's length in bytes (1-1024).") var numberOfBytes: Int?
     @Option(help: ArgumentHelp(KMSHelp.context)) var encryptionContext: String?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = GenerateDataKeyRequest(
+        var request = GenerateDataKeyRequest(
             keyId: keyId, keySpec: keySpec, numberOfBytes: numberOfBytes,
             encryptionContext: try KMSInput.map(encryptionContext, option: "--encryption-context"))
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.generateDataKeyWithoutPlaintext) { try await $0.generateDataKeyWithoutPlaintext(request) }
     }
 }
@@ -120,12 +135,15 @@ struct KMSGenerateDataKeyPair: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
     @Option(help: KMSHelp.values("The key pair's type.", DataKeyPairSpec.self)) var keyPairSpec: DataKeyPairSpec
     @Option(help: ArgumentHelp(KMSHelp.context)) var encryptionContext: String?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = GenerateDataKeyPairRequest(
+        var request = GenerateDataKeyPairRequest(
             keyId: keyId, keyPairSpec: keyPairSpec,
             encryptionContext: try KMSInput.map(encryptionContext, option: "--encryption-context"))
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.generateDataKeyPair) { try await $0.generateDataKeyPair(request) }
     }
 }
@@ -137,12 +155,15 @@ struct KMSGenerateDataKeyPairWithoutPlaintext: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
     @Option(help: KMSHelp.values("The key pair's type.", DataKeyPairSpec.self)) var keyPairSpec: DataKeyPairSpec
     @Option(help: ArgumentHelp(KMSHelp.context)) var encryptionContext: String?
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = GenerateDataKeyPairRequest(
+        var request = GenerateDataKeyPairRequest(
             keyId: keyId, keyPairSpec: keyPairSpec,
             encryptionContext: try KMSInput.map(encryptionContext, option: "--encryption-context"))
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.generateDataKeyPairWithoutPlaintext) { try await $0.generateDataKeyPairWithoutPlaintext(request) }
     }
 }
@@ -153,10 +174,13 @@ struct KMSGetPublicKey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-public-key", abstract: "Show an asymmetric key's public key, DER SubjectPublicKeyInfo (GetPublicKey).")
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
+    @OptionGroup var grants: KMSGrantTokens
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.getPublicKey) { try await $0.getPublicKey(KeyIdRequest(keyId: keyId)) }
+        try await kms.call(.getPublicKey) { var request = KeyIdRequest(keyId: keyId)
+            request.grantTokens = grants.tokens
+            return try await $0.getPublicKey(request) }
     }
 }
 
@@ -169,13 +193,16 @@ struct KMSSign: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.blob("The message (up to 4 KiB) or digest"))) var message: String
     @Option(help: KMSHelp.values("RAW (default) or DIGEST.", MessageType.self)) var messageType: MessageType?
     @Option(help: KMSHelp.values("The signing algorithm.", SigningAlgorithm.self)) var signingAlgorithm: SigningAlgorithm
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = SignRequest(
+        var request = SignRequest(
             keyId: keyId, message: try KMSInput.blob(message, option: "--message"),
             messageType: messageType,
             signingAlgorithm: signingAlgorithm)
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.sign) { try await $0.sign(request) }
     }
 }
@@ -189,14 +216,17 @@ struct KMSVerify: AsyncParsableCommand {
     @Option(help: KMSHelp.values("RAW (default) or DIGEST.", MessageType.self)) var messageType: MessageType?
     @Option(help: ArgumentHelp(KMSHelp.blob("The signature"))) var signature: String
     @Option(help: KMSHelp.values("The signing algorithm.", SigningAlgorithm.self)) var signingAlgorithm: SigningAlgorithm
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = VerifyRequest(
+        var request = VerifyRequest(
             keyId: keyId, message: try KMSInput.blob(message, option: "--message"),
             messageType: messageType,
             signature: try KMSInput.blob(signature, option: "--signature"),
             signingAlgorithm: signingAlgorithm)
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.verify) { try await $0.verify(request) }
     }
 }
@@ -208,11 +238,14 @@ struct KMSGenerateMac: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
     @Option(help: ArgumentHelp(KMSHelp.blob("The message (up to 4 KiB)"))) var message: String
     @Option(help: KMSHelp.values("The MAC algorithm.", MacAlgorithm.self)) var macAlgorithm: MacAlgorithm
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = GenerateMacRequest(keyId: keyId, message: try KMSInput.blob(message, option: "--message"),
+        var request = GenerateMacRequest(keyId: keyId, message: try KMSInput.blob(message, option: "--message"),
                                          macAlgorithm: macAlgorithm)
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.generateMac) { try await $0.generateMac(request) }
     }
 }
@@ -225,12 +258,15 @@ struct KMSVerifyMac: AsyncParsableCommand {
     @Option(help: ArgumentHelp(KMSHelp.blob("The message"))) var message: String
     @Option(help: KMSHelp.values("The MAC algorithm.", MacAlgorithm.self)) var macAlgorithm: MacAlgorithm
     @Option(help: ArgumentHelp(KMSHelp.blob("The MAC"))) var mac: String
+    @OptionGroup var permission: KMSGrantTokensAndDryRun
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        let request = VerifyMacRequest(keyId: keyId, message: try KMSInput.blob(message, option: "--message"),
+        var request = VerifyMacRequest(keyId: keyId, message: try KMSInput.blob(message, option: "--message"),
                                        macAlgorithm: macAlgorithm,
                                        mac: try KMSInput.blob(mac, option: "--mac"))
+        request.grantTokens = permission.tokens
+        request.dryRun = permission.dryRunValue
         try await kms.call(.verifyMac) { try await $0.verifyMac(request) }
     }
 }

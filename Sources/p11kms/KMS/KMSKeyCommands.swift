@@ -46,10 +46,13 @@ struct KMSDescribeKey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "describe-key", abstract: "Show a key's metadata (DescribeKey).")
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
+    @OptionGroup var grants: KMSGrantTokens
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.describeKey) { try await $0.describeKey(KeyIdRequest(keyId: keyId)) }
+        var request = KeyIdRequest(keyId: keyId)
+        request.grantTokens = grants.tokens
+        try await kms.call(.describeKey) { try await $0.describeKey(request) }
     }
 }
 
