@@ -105,6 +105,6 @@ struct KeyManagementService: V2_KeyManagementService.ServiceProtocol {
     }
 
     private func connection(of metadata: Metadata) -> String? {
-        metadata[stringValue: ConnectionCallers.header].first { _ in true }
+        metadata[stringValues: ConnectionCallers.header].first { _ in true }
     }
 }

@@ -37,8 +37,8 @@ extension AuditCommand {
         func run() throws {
             let sinceDate: Date?
             if let since {
-                guard let date = try? Date.ISO8601FormatStyle().parse(since)
-                    ?? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(since) else {
+                guard let date = (try? Date.ISO8601FormatStyle().parse(since))
+                    ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(since)) else {
                     throw ValidationError("--since \(since) is not an ISO 8601 time such as 2026-01-02T03:04:05Z")
                 }
                 sinceDate = date
