@@ -58,8 +58,11 @@ struct Plugin {
     }
 
     /// A main-socket operation on the KEK, as the developer (an admin in dev mode).
+    /// (By key id: the management operations take no alias, as in AWS.)
     func kek(_ operation: String, _ extra: [String: Any] = [:]) throws -> [String: Any] {
-        let (status, body) = try daemon.callJSON(operation, ["KeyId": "alias/kubernetes"].merging(extra) { $1 })
+        let (_, described) = try daemon.callJSON("DescribeKey", ["KeyId": "alias/kubernetes"])
+        let keyID = (described["KeyMetadata"] as? [String: Any])?["KeyId"] as? String ?? "alias/kubernetes"
+        let (status, body) = try daemon.callJSON(operation, ["KeyId": keyID].merging(extra) { $1 })
         guard status == 200 else { throw DaemonError("\(operation) answered \(status): \(body)") }
         return body
     }
