@@ -20,7 +20,11 @@ struct KeyManagementService: V2_KeyManagementService.ServiceProtocol {
 
     func status(request: ServerRequest<V2_StatusRequest>, context: ServerContext) async throws
         -> ServerResponse<V2_StatusResponse> {
-        let caller = try callers.caller(connection(of: request.metadata)).get()
+        let caller: Principal
+        switch callers.caller(connection(of: request.metadata)) {
+        case .success(let principal): caller = principal
+        case .failure(let error): throw RPCError(error)
+        }
         var response = V2_StatusResponse()
         response.version = "v2"
         do {
