@@ -37,6 +37,13 @@ let package = Package(
         // The config file's parser (toml++ underneath). Its test-only
         // dependency, swift-checkit, is not fetched for a dependency.
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        // The Kubernetes KMS v2 plugin (KMSKubernetes): gRPC over HTTP/2 on a
+        // Unix socket. Linked into p11kmsd and its tests only.
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         .systemLibrary(
@@ -120,6 +127,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Kubernetes KMS v2 gRPC front end of KMSService (issue 15). The
+        // generated protobuf and gRPC code is committed in Generated/ (see
+        // the README there), so no build runs protoc.
+        .target(
+            name: "KMSKubernetes",
+            dependencies: [
+                "KMSCore",
+                "KMSServer",
+                "KMSModel",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Generated/api.proto", "Generated/README.md"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KMSClient",
             dependencies: [
@@ -136,6 +164,7 @@ let package = Package(
             name: "p11kmsd",
             dependencies: [
                 "KMSServer",
+                "KMSKubernetes",
                 "KMSCore",
                 "KMSModel",
                 "KMSAuditFormat",
@@ -248,6 +277,21 @@ let package = Package(
                 "DaemonTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Kubernetes plugin through a real dev daemon: a Swift gRPC
+        // client (the generated stubs in KMSKubernetes) and a Python one
+        // (grpcio, stubs generated from the proto at test time).
+        .testTarget(
+            name: "KubernetesPluginTests",
+            dependencies: [
+                "DaemonTestSupport",
+                "KMSKubernetes",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,7 +10,7 @@ import Glibc
 /// Who is on the other end of a Unix-socket connection, as the kernel says:
 /// `SO_PEERCRED` (pid, uid, gid) and `SO_PEERGROUPS` (supplementary groups),
 /// resolved to names, plus `/proc/<pid>/exe` read at accept time.
-enum PeerCredentials {
+package enum PeerCredentials {
     /// `SO_PEERGROUPS` is asked first with room for this many groups, which
     /// covers nearly every caller without a large buffer per connection.
     static let commonGroups = 64
@@ -22,7 +22,7 @@ enum PeerCredentials {
         return cred.map { Optional($0.uid) }.recover { _ in nil }
     }
 
-    static func principal(of channel: any Channel) async throws -> Principal {
+    package static func principal(of channel: any Channel) async throws -> Principal {
         guard let provider = channel as? any SocketOptionProvider else {
             throw KMSError(.accessDenied, "The caller's identity cannot be read from this connection.")
         }

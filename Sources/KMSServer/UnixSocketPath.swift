@@ -4,15 +4,15 @@ import Glibc
 #endif
 
 /// Preparing and securing the socket file.
-enum UnixSocketPath {
-    struct Error: Swift.Error, CustomStringConvertible {
-        let description: String
+package enum UnixSocketPath {
+    package struct Error: Swift.Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Makes the path free for binding. A stale socket (nobody listening) is
     /// removed; a live one means another daemon is running, and anything that
     /// is not a socket is left alone — both are errors, never deleted.
-    static func prepare(_ path: String) throws {
+    package static func prepare(_ path: String) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else { return } // nothing there
         guard st.st_mode & S_IFMT == S_IFSOCK else {
@@ -42,7 +42,7 @@ enum UnixSocketPath {
     }
 
     /// Mode 0660 and the configured group: only the owner and that group may connect.
-    static func secure(_ path: String, group: String?) throws {
+    package static func secure(_ path: String, group: String?) throws {
         if let group {
             guard let gid = groupID(group) else { throw Error(description: "unknown socket group \(group)") }
             guard chown(path, uid_t.max, gid) == 0 else {

@@ -9,7 +9,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check the daemon's tamper-evident audit log offline, and export its public key.",
-        subcommands: [Verify.self, ExportPublicKey.self, AcknowledgeTruncation.self])
+        subcommands: [Verify.self, ExportPublicKey.self, AcknowledgeTruncation.self, KEKVersions.self])
 
     struct AcknowledgeTruncation: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

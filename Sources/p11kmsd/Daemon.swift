@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import KMSAuditFormat
 import KMSCore
+import KMSKubernetes
 import KMSServer
 import KMSTokenSetup
 import Logging
@@ -101,8 +102,13 @@ struct Daemon {
                                                     maxRequestsPerCaller: c.server.maxRequestsPerCaller),
             metrics: metrics, logger: logger)
         let server = KMSServer(service: service, configuration: c.server, metrics: metrics, logger: logger)
+        let plugin = c.kubernetes.map { KubernetesPlugin(service: service, configuration: $0, logger: logger) }
+        if dev, let plugin { try await DevSetup.ensureKubernetesKEK(service, name: plugin.configuration.keyName) }
+        // The listening line is printed once every socket is open.
+        let ready = Readiness(sockets: plugin == nil ? 1 : 2)
         let listening: @Sendable () -> Void = {
             var line = "p11kmsd: listening on \(c.server.socketPath)"
+            if let plugin { line += "; kubernetes plugin on \(plugin.configuration.socketPath)" }
             if let tcp = c.server.tcp, let port = server.tcpPort {
                 let host = tcp.host.contains(":") ? "[\(tcp.host)]" : tcp.host
                 let endpoint = "\(tcp.tls == nil ? "http" : "https")://\(host):\(port)"
@@ -113,8 +119,7 @@ struct Daemon {
                     }
                 }
             }
-            // One line on stdout, written at once (not buffered), that scripts wait for.
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            ready.open(line)
         }
         // Shut down in reverse order: the scheduler first, then the server.
         var group = ServiceGroupConfiguration(
@@ -123,7 +128,10 @@ struct Daemon {
                       successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "server"),
                 .init(service: SchedulerService(engine: engine, interval: c.schedulerInterval, logger: logger),
                       serviceName: "scheduler"),
-            ],
+            ] + (plugin.map { plugin in
+                [.init(service: KubernetesPluginService(plugin: plugin, onListening: { ready.open(nil) }, logger: logger),
+                       successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "kubernetes")]
+            } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A backstop past the server's own drain deadline (and its second to close connections).
         group.maximumGracefulShutdownDuration = c.server.drainTimeout + KMSServer.cancelledAnswerGrace + .seconds(5)

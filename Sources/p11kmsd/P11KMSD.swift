@@ -57,6 +57,11 @@ struct P11KMSD: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Dev mode: seconds between runs of scheduled rotation and deletion (default 60).",
                                valueName: "s"))
     var schedulerInterval: Double?
+    @Option(help: ArgumentHelp("""
+        Dev mode: also serve the Kubernetes KMS v2 plugin on this socket, with the KEK alias/kubernetes \
+        (created if missing).
+        """, valueName: "path"))
+    var kubernetesSocket: String?
 
     func validate() throws {
         guard dev != (config != nil) else {
@@ -67,9 +72,10 @@ struct P11KMSD: AsyncParsableCommand {
         }
         if !dev && (keyStorage != nil || cacheSize != nil || socketGroup != nil || idleTimeout != nil || requestTimeout != nil
                     || tcp != nil || maxQueuedRequests != nil || maxConnections != nil || maxConnectionsPerCaller != nil
-                    || drainTimeout != nil || schedulerInterval != nil) {
+                    || drainTimeout != nil || schedulerInterval != nil || kubernetesSocket != nil) {
             throw ValidationError("--key-storage, --cache-size, --socket-group, the timeouts, --tcp, the connection and "
-                                  + "request bounds and --scheduler-interval go with --dev; set them in the config file otherwise")
+                                  + "request bounds, --scheduler-interval and --kubernetes-socket go with --dev; "
+                                  + "set them in the config file otherwise")
         }
         if let maxQueuedRequests, maxQueuedRequests < 0 { throw ValidationError("--max-queued-requests must not be negative") }
         if let cacheSize, cacheSize <= 0 { throw ValidationError("--cache-size must be positive") }
@@ -101,6 +107,9 @@ struct P11KMSD: AsyncParsableCommand {
                 if let drainTimeout { c.server.drainTimeout = .milliseconds(Int64(drainTimeout * 1000)) }
                 if let schedulerInterval { c.schedulerInterval = .milliseconds(Int64(schedulerInterval * 1000)) }
                 if let tcp { try DevSetup.addTCPListener(&c, listen: tcp) }
+                if let kubernetesSocket {
+                    c.kubernetes = KubernetesPluginConfiguration(socketPath: kubernetesSocket, socketGroup: socketGroup)
+                }
                 configuration = c
             } else {
                 configuration = try DaemonConfiguration.load(path: config!)

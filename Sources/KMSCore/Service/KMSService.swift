@@ -46,15 +46,21 @@ public final class KMSService: Sendable {
         /// type): recorded, and returned without performing anything.
         public var refusal: KMSError?
         public var requestID: String
+        /// Pairs the front end adds to the audit line's encryption context
+        /// that are bound to no ciphertext: what its protocol says about the
+        /// request (the Kubernetes plugin's request `uid`).
+        public var auditContext: [String: String]
 
         public init(target: String?, body: Data, caller: Principal?, auditCaller: AuditPrincipal? = nil,
-                    refusal: KMSError? = nil, requestID: String = UUID().uuidString.lowercased()) {
+                    refusal: KMSError? = nil, requestID: String = UUID().uuidString.lowercased(),
+                    auditContext: [String: String] = [:]) {
             self.target = target
             self.body = body
             self.caller = caller
             self.auditCaller = auditCaller ?? caller.map(AuditPrincipal.init) ?? .unidentified()
             self.refusal = refusal
             self.requestID = requestID
+            self.auditContext = auditContext
         }
     }
 
@@ -154,7 +160,10 @@ public final class KMSService: Sendable {
     /// Step 5: the durable audit line, or the request fails closed.
     private func record(_ request: Request, _ operation: KMSOperation?, _ facts: AuditFacts,
                         _ response: inout Response, since start: ContinuousClock.Instant) async {
-        let details = facts.recorded
+        var details = facts.recorded
+        if !request.auditContext.isEmpty {
+            details.encryptionContext = (details.encryptionContext ?? [:]).merging(request.auditContext) { ours, _ in ours }
+        }
         let errorName = response.error?.name
         let event = AuditEvent(
             requestID: request.requestID,

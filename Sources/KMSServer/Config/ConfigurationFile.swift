@@ -13,13 +13,15 @@ struct ConfigurationFile: Decodable {
     var access: Access?
     var audit: Audit?
     var tcp: TCP?
+    /// `[kubernetes]`: the Kubernetes KMS v2 plugin's socket.
+    var kubernetes: Kubernetes?
     /// `[access_keys.NAME]`: one table per access key of the TCP listener.
     var accessKeys: [String: AccessKeyEntry]?
 
     enum CodingKeys: String, CodingKey {
         case stateDirectory = "state_directory", logLevel = "log_level"
         case schedulerIntervalSeconds = "scheduler_interval_seconds"
-        case hsm, keys, server, arn, access, audit, tcp
+        case hsm, keys, server, arn, access, audit, tcp, kubernetes
         case accessKeys = "access_keys"
     }
 

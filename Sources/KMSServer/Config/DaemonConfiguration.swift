@@ -41,6 +41,8 @@ public struct DaemonConfiguration: Sendable {
     public var auditMaxFileBytes: Int = 64 << 20
     public var auditCheckpointLines: Int = 1000
     public var auditCheckpointSeconds: Int = 60
+    /// `[kubernetes]`; nil: no Kubernetes KMS plugin socket.
+    public var kubernetes: KubernetesPluginConfiguration?
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
@@ -158,6 +160,7 @@ public struct DaemonConfiguration: Sendable {
         if let n = audit.checkpointEverySeconds {
             config.auditCheckpointSeconds = try positive(n, "audit.checkpoint_every_seconds")
         }
+        config.kubernetes = try kubernetesPlugin(file.kubernetes, mainSocket: config.server.socketPath)
         config.server.tcp = try tcpListener(file.tcp, accessKeys: file.accessKeys ?? [:], region: config.arn.region)
         if let tcp = config.server.tcp {
             let known = Set(tcp.verifier.keys.names)
