@@ -268,6 +268,7 @@ let package = Package(
         // test targets that drive the daemon; linked into no product.
         .target(
             name: "DaemonTestSupport",
+            dependencies: ["SoftHSMTestSupport"],
             path: "Tests/DaemonTestSupport",
             swiftSettings: swiftSettings
         ),

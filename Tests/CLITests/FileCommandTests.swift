@@ -1,4 +1,5 @@
 import Foundation
+import SoftHSMTestSupport
 import Testing
 
 @Suite("p11kms encrypt-file / decrypt-file / status", .serialized)
@@ -90,16 +91,9 @@ struct FileCommandTests {
             // script(1) runs the command on a pseudo-terminal.
             let command = ([try FileTestBinaries.cli(), "encrypt-file", "--key-id", key] + socket + [big, bigSealed])
                 .map { "'\($0)'" }.joined(separator: " ")
-            let tty = Process()
-            tty.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-            tty.arguments = ["-qec", command, "/dev/null"]
-            let out = Pipe()
-            tty.standardOutput = out
-            tty.standardInput = FileHandle.nullDevice
-            try tty.run()
-            let shown = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            tty.waitUntilExit()
-            #expect(tty.terminationStatus == 0, "\(shown)")
+            let tty = try ChildProcess.run("/usr/bin/script", ["-qec", command, "/dev/null"])
+            let shown = tty.output
+            #expect(tty.status == 0, "\(shown) \(tty.errors)")
             // 9 MiB is under the bar's 64 MiB threshold (ProgressBarTests draws one).
             #expect(!shown.contains("MiB/s"), "\(shown)")
         }

@@ -1,5 +1,6 @@
 import DaemonTestSupport
 import Foundation
+import SoftHSMTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -26,35 +27,9 @@ struct FileCLIResult {
 /// Runs `p11kms` with pipes on all three streams, feeding `stdin` and
 /// draining stdout and stderr concurrently (so large data cannot deadlock).
 func fileRunCLI(_ arguments: [String], stdin: Data? = nil) throws -> FileCLIResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try FileTestBinaries.cli())
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: NSTemporaryDirectory())
-    let input = Pipe(), output = Pipe(), errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let group = DispatchGroup()
-    let box = FileTestBox()
-    DispatchQueue.global().async(group: group) {
-        if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
-        try? input.fileHandleForWriting.close()
-    }
-    DispatchQueue.global().async(group: group) {
-        box.set(errors.fileHandleForReading.readDataToEndOfFile())
-    }
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return FileCLIResult(status: process.terminationStatus, stdout: out, stderr: String(decoding: box.get(), as: UTF8.self))
-}
-
-final class FileTestBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+    let r = try ChildProcess.run(try FileTestBinaries.cli(), arguments, directory: URL(fileURLWithPath: NSTemporaryDirectory()),
+                                 input: stdin ?? Data())
+    return FileCLIResult(status: r.status, stdout: r.stdout, stderr: r.errors)
 }
 
 /// A short fresh directory (Unix socket paths are limited to 107 bytes).

@@ -1,5 +1,6 @@
 import DaemonTestSupport
 import Foundation
+import SoftHSMTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -37,21 +38,9 @@ final class KMSCLIDaemon: Sendable {
     func p11kms(_ arguments: String...) throws -> Result { try p11kms(arguments) }
 
     func p11kms(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = try Self.buildDirectory().appendingPathComponent("p11kms")
-        process.arguments = arguments + ["--socket", socketPath]
-        // stderr to a file, so neither stream can fill a pipe and block the child.
-        let errorFile = URL(fileURLWithPath: stateDirectory + "-stderr-" + UUID().uuidString)
-        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errorFile) }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = try FileHandle(forWritingTo: errorFile)
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let stderr = String(decoding: (try? Data(contentsOf: errorFile)) ?? Data(), as: UTF8.self)
-        return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        let r = try ChildProcess.run(try Self.buildDirectory().appendingPathComponent("p11kms").path,
+                                     arguments + ["--socket", socketPath])
+        return Result(status: r.status, stdout: r.output, stderr: r.errors)
     }
 }
 

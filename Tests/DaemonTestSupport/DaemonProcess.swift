@@ -1,4 +1,5 @@
 import Foundation
+import SoftHSMTestSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -13,11 +14,10 @@ public final class DaemonProcess: @unchecked Sendable {
     public let stateDirectory: String
     public let process: Process
     public let socketPath: String
-    private let output: Pipe
-    private let errors: Pipe
-    /// Everything the daemon wrote to stderr, read as it comes: a pipe left
-    /// unread fills (64 KiB) and then blocks the daemon's next log line.
-    private let stderrBuffer = LockedData()
+    /// Both streams are read as they come, each on a thread of its own: a
+    /// pipe left unread fills (64 KiB) and then blocks the daemon's next line.
+    private let output: PipeDrain
+    private let errors: PipeDrain
     /// `p11kmsd: listening on SOCKET[ and http://IP:PORT]`.
     public private(set) var listeningLine = ""
 
@@ -52,18 +52,8 @@ public final class DaemonProcess: @unchecked Sendable {
     /// inherited one when given; `directory` is the working directory.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                     directory: URL? = nil, withErrors: Bool = false) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = withErrors ? out : FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let result = try ChildProcess.run(executable, arguments, environment: environment, directory: directory)
+        return (result.status, withErrors ? result.output + result.errors : result.output)
     }
 
     /// A short state directory: Unix socket paths are limited to 107 bytes.
@@ -98,37 +88,28 @@ public final class DaemonProcess: @unchecked Sendable {
         // Run from the checkout so softhsm-test.conf is found.
         process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
-        output = Pipe()
-        errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        let buffer = stderrBuffer
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            buffer.append(chunk)
-        }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
         try process.run()
+        output = PipeDrain(out.fileHandleForReading)
+        errors = PipeDrain(err.fileHandleForReading)
         try await waitUntilListening()
     }
 
     private func waitUntilListening() async throws {
-        let handle = output.fileHandleForReading
         // Generous: under a full parallel suite a start can take many seconds.
         let deadline = Date().addingTimeInterval(60)
-        var seen = Data()
+        let prefix = "p11kmsd: listening on \(socketPath)"
         while Date() < deadline {
-            let chunk = handle.availableData
-            if chunk.isEmpty {
-                if !process.isRunning { throw DaemonError("p11kmsd exited early: \(stderrText())") }
-                try await Task.sleep(for: .milliseconds(20))
-                continue
-            }
-            seen.append(chunk)
-            let text = String(decoding: seen, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("p11kmsd: listening on \(socketPath)") }) {
+            // Whole lines only: a line cut mid-write would lose its TCP endpoint.
+            let lines = String(decoding: output.data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            if let line = lines.first(where: { $0.hasPrefix(prefix) }) {
                 listeningLine = String(line)
                 return
             }
+            if output.finished && !process.isRunning { throw DaemonError("p11kmsd exited early: \(stderrText())") }
+            try await Task.sleep(for: .milliseconds(20))
         }
         throw DaemonError("p11kmsd did not print its listening line in time: \(stderrText())")
     }
@@ -139,7 +120,7 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     public func stderrText() -> String {
-        String(decoding: stderrBuffer.data, as: UTF8.self)
+        String(decoding: errors.data, as: UTF8.self)
     }
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
@@ -193,11 +174,4 @@ public func auditEvents(_ directory: String) throws -> [[String: Any]] {
 public struct DaemonError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
-}
-
-/// Bytes appended from one thread and read from another.
-final class LockedData: Sendable {
-    private let bytes = Mutex(Data())
-    func append(_ chunk: Data) { bytes.withLock { $0.append(chunk) } }
-    var data: Data { bytes.withLock { $0 } }
 }

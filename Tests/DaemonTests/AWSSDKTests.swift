@@ -1,5 +1,6 @@
 import DaemonTestSupport
 import Foundation
+import SoftHSMTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -44,18 +45,8 @@ struct AWSSDKTests {
 
     /// Runs a Python program; returns its status and output (stdout, then stderr).
     static func python(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output, errors)
+        let r = try ChildProcess.run("/usr/bin/env", ["python3"] + arguments, environment: environment)
+        return (r.status, r.output, r.errors)
     }
 
     /// One boto3 call as `c`: the response, or the error code.

@@ -1,5 +1,6 @@
 import DaemonTestSupport
 import Foundation
+import SoftHSMTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -98,17 +99,10 @@ struct LifecycleTests {
 
         // A PIN file others can read is refused at start-up, naming the fix.
         #expect(chmod(state + "/user-pin", 0o644) == 0)
-        let refused = Process()
-        refused.executableURL = URL(fileURLWithPath: try DaemonProcess.binary())
-        refused.arguments = ["--config", state + "/p11kmsd.toml"]
-        refused.environment = ProcessInfo.processInfo.environment.merging(["SOFTHSM2_CONF": state + "/softhsm2.conf"]) { $1 }
-        let errors = Pipe()
-        refused.standardError = errors
-        refused.standardOutput = FileHandle.nullDevice
-        try refused.run()
-        refused.waitUntilExit()
-        #expect(refused.terminationStatus != 0)
-        #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("chmod 600"))
+        let refused = try ChildProcess.run(try DaemonProcess.binary(), ["--config", state + "/p11kmsd.toml"],
+                                           environment: ProcessInfo.processInfo.environment.merging(["SOFTHSM2_CONF": state + "/softhsm2.conf"]) { $1 })
+        #expect(refused.status != 0)
+        #expect(refused.errors.contains("chmod 600"), "\(refused.errors)")
     }
 
     @Test func tokenSetupPreparesABareTokenForProduction() async throws {
@@ -156,17 +150,11 @@ struct LifecycleTests {
         // and the state directory is made traversable; the daemon itself must refuse.
         try await withDaemon(arguments: ["--socket-group", "65534"]) { d in
             #expect(chmod(d.stateDirectory, 0o711) == 0)
-            let curl = Process()
-            curl.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            curl.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s",
-                              "--unix-socket", d.socketPath, "-H", "X-Amz-Target: TrentService.ListKeys",
-                              "-H", "Content-Type: application/x-amz-json-1.1", "-d", "{}", "-w", "\n%{http_code}",
-                              "http://localhost/"]
-            let out = Pipe()
-            curl.standardOutput = out
-            try curl.run()
-            curl.waitUntilExit()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = try ChildProcess.run("/usr/bin/setpriv", [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s",
+                "--unix-socket", d.socketPath, "-H", "X-Amz-Target: TrentService.ListKeys",
+                "-H", "Content-Type: application/x-amz-json-1.1", "-d", "{}", "-w", "\n%{http_code}",
+                "http://localhost/"]).output
             let lines = text.split(separator: "\n")
             #expect(lines.last == "400", "\(text)")
             let body = try JSONSerialization.jsonObject(with: Data(lines.first!.utf8)) as? [String: Any]

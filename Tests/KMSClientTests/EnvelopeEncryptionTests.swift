@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 @testable import KMSClient
 import KMSModel
+import SoftHSMTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -91,7 +92,7 @@ import Glibc
                 }
                 return Array(hash.finalize())
             }
-            async let ciphertext: Data = onThread { try cipherOut.fileHandleForReading.readToEnd() ?? Data() }
+            async let ciphertext: Data = onThread { ChildProcess.readToEnd(cipherOut.fileHandleForReading.fileDescriptor) }
             do {
                 var input = EnvelopeFileHandleInput(plainIn.fileHandleForReading)
                 var output = EnvelopeFileHandleOutput(cipherOut.fileHandleForWriting)
@@ -114,9 +115,15 @@ import Glibc
             async let received: ([UInt8], Int) = onThread {
                 var hash = SHA256()
                 var count = 0
-                while let data = try plainOut.fileHandleForReading.read(upToCount: 1 << 20), !data.isEmpty {
-                    hash.update(data: data)
-                    count += data.count
+                // read(2) with EINTR retried: FileHandle's reads fail on a signal.
+                var buffer = [UInt8](repeating: 0, count: 1 << 20)
+                let fd = plainOut.fileHandleForReading.fileDescriptor
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { break }
+                    hash.update(data: buffer[0..<n])
+                    count += n
                 }
                 return (Array(hash.finalize()), count)
             }

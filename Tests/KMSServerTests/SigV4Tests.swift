@@ -2,6 +2,7 @@ import Foundation
 import KMSCore
 import KMSModel
 @testable import KMSServer
+import SoftHSMTestSupport
 import Testing
 
 @Suite("Signature Version 4")
@@ -77,15 +78,9 @@ struct SigV4Tests {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("aws-sdk/botocore_sign.py").path
         let body = #"{"KeyId":"alias/app","Plaintext":"aGVsbG8="}"#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, Self.keyID, Self.secret, "local", "20261123T060000Z", body]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "botocore_sign.py failed")
+        let signed = try ChildProcess.run("/usr/bin/env", ["python3", script, Self.keyID, Self.secret, "local", "20261123T060000Z", body])
+        try #require(signed.status == 0, "botocore_sign.py failed: \(signed.errors)")
+        let data = signed.stdout
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let headers = try #require(json["headers"] as? [String: String])
         // The HTTP library adds Host when it sends; botocore signed the URL's host.

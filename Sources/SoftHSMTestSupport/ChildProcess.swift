@@ -1,0 +1,136 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Running a child process and reading its pipes, for tests and tools.
+///
+/// Why not `FileHandle.readDataToEndOfFile()` or `availableData`: they cannot
+/// throw, so any read error traps, and `read` fails with EINTR whenever a
+/// signal lands mid-read (a child exiting raises SIGCHLD, and Foundation's
+/// `Process` handles it). A CI run of the whole suite died that way:
+/// "FileHandle.swift:231: Fatal error: … Code=4 "Interrupted system call"".
+/// These readers retry EINTR, and a pipe is drained on a thread of its own,
+/// never on Swift's cooperative pool, where a blocking read would stall
+/// every task on a 2-core machine.
+public enum ChildProcess {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: Data
+        public let stderr: Data
+        public var output: String { String(decoding: stdout, as: UTF8.self) }
+        public var errors: String { String(decoding: stderr, as: UTF8.self) }
+    }
+
+    /// Runs `executable` to its exit, feeding `input` (if any) to its
+    /// standard input, and returns its status and both outputs.
+    /// `environment` replaces the inherited one when given.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           directory: URL? = nil, input: Data? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        let stdin = input.map { _ in Pipe() }
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin ?? FileHandle.nullDevice
+        try process.run()
+        // Process.run has closed the parent's copies of the child's ends.
+        if let stdin, let input {
+            let writer = stdin.fileHandleForWriting
+            Thread.detachNewThread {
+                writeAll(writer.fileDescriptor, input)
+                try? writer.close()
+            }
+        }
+        let errors = PipeDrain(err.fileHandleForReading)
+        let output = readToEnd(out.fileHandleForReading.fileDescriptor)
+        let errorBytes = errors.waitForEnd()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: output, stderr: errorBytes)
+    }
+
+    /// Reads `fd` until end of file (or an error other than EINTR).
+    public static func readToEnd(_ fd: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                data.append(contentsOf: buffer[0..<n])
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return data
+            }
+        }
+    }
+
+    /// Writes all of `data` to `fd`, retrying EINTR; stops quietly if the
+    /// reader has gone (EPIPE).
+    public static func writeAll(_ fd: Int32, _ data: Data) {
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+}
+
+/// Drains a pipe to its end on a thread of its own, so its writer never
+/// blocks on a full pipe while someone reads another stream or polls.
+public final class PipeDrain: Sendable {
+    private let state = Mutex<(data: Data, finished: Bool)>((Data(), false))
+    private let ended = NSCondition()
+    // The handle is kept so its descriptor stays open while the thread reads.
+    private let handle: FileHandle
+
+    public init(_ handle: FileHandle) {
+        self.handle = handle
+        let fd = handle.fileDescriptor
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    state.withLock { $0.data.append(contentsOf: buffer[0..<n]) }
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            ended.lock()
+            state.withLock { $0.finished = true }
+            ended.broadcast()
+            ended.unlock()
+        }
+    }
+
+    /// What has arrived so far.
+    public var data: Data { state.withLock { $0.data } }
+
+    /// Whether the writer has closed its end.
+    public var finished: Bool { state.withLock { $0.finished } }
+
+    /// Blocks the calling thread until end of file; for synchronous callers
+    /// only (an async caller polls `finished` with `Task.sleep`).
+    public func waitForEnd() -> Data {
+        ended.lock()
+        while !finished { ended.wait() }
+        ended.unlock()
+        return data
+    }
+}
