@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The AWS JSON 1.1 body codec: member names in PascalCase on the wire
 /// (`KeyId`, `EncryptionContext`) and lowerCamel in Swift, blobs as base64,
@@ -22,11 +23,7 @@ public enum AWSJSONCodec {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         decoder.dataDecodingStrategy = .base64
-        decoder.keyDecodingStrategy = .custom { path in
-            let wire = path.last!.stringValue
-            if let property = propertyNames[wire] { return Key(stringValue: property) }
-            return Key(stringValue: wire.prefix(1).lowercased() + wire.dropFirst())
-        }
+        decoder.keyDecodingStrategy = .custom { path in Key(stringValue: propertyName(path.last!.stringValue)) }
         return decoder
     }
 
@@ -35,12 +32,35 @@ public enum AWSJSONCodec {
         encoder.dateEncodingStrategy = .secondsSince1970
         encoder.dataEncodingStrategy = .base64
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .custom { path in
-            let property = path.last!.stringValue
-            if let wire = wireNames[property] { return Key(stringValue: wire) }
-            return Key(stringValue: property.prefix(1).uppercased() + property.dropFirst())
-        }
+        encoder.keyEncodingStrategy = .custom { path in Key(stringValue: wireName(path.last!.stringValue)) }
         return encoder
+    }
+
+    // One decoder and one encoder for every request: both are thread-safe,
+    // and making them per request (options, lock, key-strategy closure) was
+    // measurable on the request path (#13).
+    private static let decoder = makeDecoder()
+    private static let encoder = makeEncoder()
+
+    /// Name conversions already made, in both directions. The key strategy
+    /// runs for every member of every body, and the conversion allocates
+    /// twice; a hit is a lookup. Member names in a body are the caller's, so
+    /// the memo stops growing at `memoLimit` and converts the rest each time.
+    private static let memo = Mutex<(wire: [String: String], property: [String: String])>(([:], [:]))
+    private static let memoLimit = 2048
+
+    static func propertyName(_ wire: String) -> String {
+        if let known = memo.withLock({ $0.property[wire] }) { return known }
+        let property = propertyNames[wire] ?? wire.prefix(1).lowercased() + wire.dropFirst()
+        memo.withLock { if $0.property.count < memoLimit { $0.property[wire] = property } }
+        return property
+    }
+
+    static func wireName(_ property: String) -> String {
+        if let known = memo.withLock({ $0.wire[property] }) { return known }
+        let wire = wireNames[property] ?? property.prefix(1).uppercased() + property.dropFirst()
+        memo.withLock { if $0.wire.count < memoLimit { $0.wire[property] = wire } }
+        return wire
     }
 
     /// Decodes a request body. An empty body is `{}`. Errors are AWS's:
@@ -56,7 +76,7 @@ public enum AWSJSONCodec {
             throw KMSError(.serialization, "The request body is not a strict JSON object: \(error).")
         }
         do {
-            return try makeDecoder().decode(T.self, from: data)
+            return try decoder.decode(T.self, from: data)
         } catch let DecodingError.typeMismatch(_, context) {
             throw KMSError(.serialization, "\(member(context.codingPath)) has the wrong JSON type.")
         } catch let DecodingError.dataCorrupted(context) {
@@ -76,7 +96,7 @@ public enum AWSJSONCodec {
 
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         if value is EmptyResponse { return Data("{}".utf8) }
-        return try makeEncoder().encode(value)
+        return try encoder.encode(value)
     }
 
     /// `{"__type": "<Exception>", "message": "..."}`

@@ -6,6 +6,15 @@ import NIOHTTP1
 /// and must deliver a whole request within `requestTimeout` once begun; while
 /// the server works on a request no timer runs. A slowloris that stops in the
 /// middle of its headers trips the idle timer (the decoder has seen no head).
+///
+/// Arming and disarming move a deadline; they do not schedule or cancel a
+/// timer. One timer per connection fires at most every
+/// min(idleTimeout, requestTimeout), closes the connection if the deadline
+/// has passed and otherwise schedules itself for the deadline (or the next
+/// tick). Scheduling and cancelling two timers per request was about 1.5% of
+/// a request's CPU (#13). Because no timer is ever scheduled further out
+/// than one tick, a new deadline is never earlier than the pending timer,
+/// except the drain grace, which reschedules.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -22,6 +31,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let idleTimeout: TimeAmount
     private let requestTimeout: TimeAmount
     private var timer: Scheduled<Void>?
+    private var timerFires = NIODeadline.distantFuture
+    /// When the connection is closed unless it is answering a request; nil
+    /// while the server works on one.
+    private var deadline: NIODeadline?
     private var receiving = false      // between a request's head and its end
     private var unanswered = 0         // requests received, response not finished
     private var draining = false
@@ -81,21 +94,46 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        cancelTimer()
         context.fireChannelInactive()
     }
 
+    private var tick: TimeAmount { min(idleTimeout, requestTimeout) }
+
     private func arm(_ context: ChannelHandlerContext, _ amount: TimeAmount) {
-        disarm()
+        let due = NIODeadline.now() + amount
+        deadline = due
+        if timer == nil || due < timerFires { schedule(context, at: min(due, .now() + tick)) }
+    }
+
+    private func disarm() {
+        deadline = nil
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at when: NIODeadline) {
+        timer?.cancel()
+        timerFires = when
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: amount) {
+        timer = context.eventLoop.scheduleTask(deadline: when) {
             let (handler, context) = bound.value
-            guard handler.unanswered == 0 else { return }
+            handler.timer = nil
+            handler.fired(context)
+        }
+    }
+
+    private func fired(_ context: ChannelHandlerContext) {
+        // Working on a request: no timer until the answer arms one again.
+        guard let due = deadline else { return }
+        let now = NIODeadline.now()
+        if now < due {
+            schedule(context, at: min(due, now + tick))
+        } else if unanswered == 0 {
             context.close(promise: nil)
         }
     }
 
-    private func disarm() {
+    private func cancelTimer() {
+        deadline = nil
         timer?.cancel()
         timer = nil
     }

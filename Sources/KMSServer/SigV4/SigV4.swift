@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KMSAuditFormat
 import KMSCore
 
 /// AWS Signature Version 4, as AWS SDKs sign requests (header signing,
@@ -151,7 +152,7 @@ public enum SigV4 {
     }
 
     static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+        AuditLine.hex(Array(bytes))
     }
 }
 
