@@ -35,10 +35,15 @@ package enum UnixSocketPath {
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        // A signal must not make a live socket look stale (and get it
+        // unlinked): a Unix-socket connect interrupted is tried again.
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if result == 0 { return true }
+            if errno != EINTR { return false }
         }
-        return result == 0
     }
 
     /// Mode 0660 and the configured group: only the owner and that group may connect.

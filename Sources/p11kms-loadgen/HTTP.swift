@@ -29,11 +29,16 @@ final class Connection {
             throw LoadError("socket path too long: \(socketPath)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        // Signals interrupt blocking socket calls here (SO_RCVTIMEO makes
+        // recv never restart, signal(7)), so each is retried on EINTR.
+        var rc: Int32
+        repeat {
+            rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
-        }
+        } while rc != 0 && errno == EINTR
         guard rc == 0 else {
             let e = errno
             Glibc.close(fd)
@@ -56,6 +61,7 @@ final class Connection {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw LoadError("send: \(String(cString: strerror(errno)))") }
             sent += n
         }
@@ -74,7 +80,10 @@ final class Connection {
                 buffer += [UInt8](repeating: 0, count: buffer.count)
             }
         }
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + end, $0.count - end, 0) }
+        var n: Int
+        repeat {
+            n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + end, $0.count - end, 0) }
+        } while n < 0 && errno == EINTR
         guard n > 0 else { throw LoadError(n == 0 ? "connection closed by the daemon" : "recv: \(String(cString: strerror(errno)))") }
         end += n
     }

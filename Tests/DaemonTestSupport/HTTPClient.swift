@@ -1,4 +1,5 @@
 import Foundation
+import SoftHSMTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,7 +25,7 @@ public final class HTTPClient {
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8)) }
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { BlockingSocket.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard rc == 0 else {
             let e = errno
@@ -46,11 +47,8 @@ public final class HTTPClient {
     public func close() { shutdown(fd, Int32(SHUT_RDWR)) }
 
     public func send(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw DaemonError("send failed: \(String(cString: strerror(errno)))") }
-            sent += n
+        if let failure = BlockingSocket.sendAll(fd, bytes) {
+            throw DaemonError("send failed: \(failure == 0 ? "the peer took no more" : String(cString: strerror(failure)))")
         }
     }
 
@@ -79,7 +77,7 @@ public final class HTTPClient {
     public func waitForClose() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
+            let n = BlockingSocket.recv(fd, &buffer)
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
         }
@@ -87,7 +85,7 @@ public final class HTTPClient {
 
     private func fill() throws {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = recv(fd, &buffer, buffer.count, 0)
+        let n = BlockingSocket.recv(fd, &buffer)
         guard n > 0 else { throw DaemonError(n == 0 ? "connection closed" : "recv: \(String(cString: strerror(errno)))") }
         pending += buffer.prefix(n)
     }

@@ -62,7 +62,7 @@ final class RawConnection: @unchecked Sendable {
         guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
         var address = try unixAddress(socketPath)
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { BlockingSocket.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard rc == 0 else {
             let e = errno
@@ -111,7 +111,7 @@ final class RawConnection: @unchecked Sendable {
         try await offThread {
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
-                let n = recv(self.fd, &buffer, buffer.count, 0)
+                let n = BlockingSocket.recv(self.fd, &buffer)
                 if n == 0 { return true }
                 if n < 0 { return errno == ECONNRESET }
             }
@@ -119,17 +119,14 @@ final class RawConnection: @unchecked Sendable {
     }
 
     private func sendBlocking(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw TestFailure("send: \(String(cString: strerror(errno)))") }
-            sent += n
+        if let failure = BlockingSocket.sendAll(fd, bytes) {
+            throw TestFailure("send: \(failure == 0 ? "the peer took no more" : String(cString: strerror(failure)))")
         }
     }
 
     private func fill() throws {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = recv(fd, &buffer, buffer.count, 0)
+        let n = BlockingSocket.recv(fd, &buffer)
         guard n > 0 else { throw TestFailure(n == 0 ? "connection closed" : "recv: \(String(cString: strerror(errno)))") }
         pending += buffer.prefix(n)
     }
