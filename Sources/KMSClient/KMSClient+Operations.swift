@@ -162,6 +162,14 @@ extension KMSClient {
         try await call(.verifyMac, request)
     }
 
+    public func deriveSharedSecret(_ request: DeriveSharedSecretRequest) async throws -> DeriveSharedSecretResponse {
+        try await call(.deriveSharedSecret, request)
+    }
+
+    public func getKeyLastUsage(_ request: GetKeyLastUsageRequest) async throws -> GetKeyLastUsageResponse {
+        try await call(.getKeyLastUsage, request)
+    }
+
     public func generateRandom(_ request: GenerateRandomRequest) async throws -> GenerateRandomResponse {
         try await call(.generateRandom, request)
     }

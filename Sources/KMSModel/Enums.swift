@@ -15,6 +15,12 @@ public enum KeyUsageType: String, Codable, Sendable, CaseIterable {
     case encryptDecrypt = "ENCRYPT_DECRYPT"
     case signVerify = "SIGN_VERIFY"
     case generateVerifyMac = "GENERATE_VERIFY_MAC"
+    case keyAgreement = "KEY_AGREEMENT"
+}
+
+/// `KeyAgreementAlgorithmSpec`: ECDH is the model's only value.
+public enum KeyAgreementAlgorithm: String, Codable, Sendable, CaseIterable {
+    case ecdh = "ECDH"
 }
 
 public enum KeyState: String, Codable, Sendable, CaseIterable {

@@ -34,7 +34,7 @@ public enum KMSOperation: String, Sendable, CaseIterable, Codable {
         switch self {
         case .encrypt, .decrypt, .reEncrypt, .generateDataKey, .generateDataKeyWithoutPlaintext,
              .generateDataKeyPair, .generateDataKeyPairWithoutPlaintext, .getPublicKey, .sign, .verify,
-             .generateMac, .verifyMac:
+             .generateMac, .verifyMac, .deriveSharedSecret:
             true
         default:
             false

@@ -11,6 +11,9 @@ public struct Mechanism: Sendable, CustomStringConvertible {
         case gcm(GCMParameters)
         case oaep(OAEPParameters)
         case pss(PSSParameters)
+        /// `CK_ECDH1_DERIVE_PARAMS` with `CKD_NULL`: the peer's public point
+        /// (uncompressed X9.62 octets), no shared data, no KDF.
+        case ecdh1(peerPoint: [UInt8])
     }
 
     public init(_ type: MechanismType, _ parameter: Parameter = .none) {
@@ -50,6 +53,9 @@ public struct Mechanism: Sendable, CustomStringConvertible {
     public static let sha256HMAC = Mechanism(.sha256HMAC)
     public static let sha384HMAC = Mechanism(.sha384HMAC)
     public static let sha512HMAC = Mechanism(.sha512HMAC)
+
+    // Key agreement: the raw ECDH shared secret (the x coordinate), no KDF.
+    public static func ecdh1Derive(peerPoint: [UInt8]) -> Mechanism { Mechanism(.ecdh1Derive, .ecdh1(peerPoint: peerPoint)) }
 
     // Digests.
     public static let sha1 = Mechanism(.sha1)
@@ -92,6 +98,20 @@ public struct Mechanism: Sendable, CustomStringConvertible {
                 return try withUnsafeMutablePointer(to: &params) { pp in
                     mech.pParameter = UnsafeMutableRawPointer(pp)
                     mech.ulParameterLen = CK_ULONG(MemoryLayout<CK_RSA_PKCS_OAEP_PARAMS>.size)
+                    return try body(&mech)
+                }
+            }
+        case .ecdh1(let point):
+            return try point.withUnsafeBufferPointer { point in
+                var params = CK_ECDH1_DERIVE_PARAMS()
+                params.kdf = ck_ec_kdf_t(CKD_NULL)
+                params.pSharedData = nil
+                params.ulSharedDataLen = 0
+                params.pPublicData = UnsafeMutablePointer(mutating: point.baseAddress)
+                params.ulPublicDataLen = CK_ULONG(point.count)
+                return try withUnsafeMutablePointer(to: &params) { pp in
+                    mech.pParameter = UnsafeMutableRawPointer(pp)
+                    mech.ulParameterLen = CK_ULONG(MemoryLayout<CK_ECDH1_DERIVE_PARAMS>.size)
                     return try body(&mech)
                 }
             }

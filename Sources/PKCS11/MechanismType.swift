@@ -31,6 +31,7 @@ public struct MechanismType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let ecdsaSHA256 = MechanismType(rawValue: 0x1044)
     public static let ecdsaSHA384 = MechanismType(rawValue: 0x1045)
     public static let ecdsaSHA512 = MechanismType(rawValue: 0x1046)
+    public static let ecdh1Derive = MechanismType(rawValue: 0x1050)
     public static let ecEdwardsKeyPairGen = MechanismType(rawValue: 0x1055)
     public static let eddsa = MechanismType(rawValue: 0x1057)
     public static let aesKeyGen = MechanismType(rawValue: 0x1080)
@@ -58,7 +59,7 @@ public struct MechanismType: RawRepresentable, Hashable, Sendable, CustomStringC
         .sha384HMAC: "CKM_SHA384_HMAC", .sha512: "CKM_SHA512", .sha512HMAC: "CKM_SHA512_HMAC",
         .genericSecretKeyGen: "CKM_GENERIC_SECRET_KEY_GEN", .ecKeyPairGen: "CKM_EC_KEY_PAIR_GEN",
         .ecdsa: "CKM_ECDSA", .ecdsaSHA256: "CKM_ECDSA_SHA256", .ecdsaSHA384: "CKM_ECDSA_SHA384",
-        .ecdsaSHA512: "CKM_ECDSA_SHA512", .ecEdwardsKeyPairGen: "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+        .ecdsaSHA512: "CKM_ECDSA_SHA512", .ecdh1Derive: "CKM_ECDH1_DERIVE", .ecEdwardsKeyPairGen: "CKM_EC_EDWARDS_KEY_PAIR_GEN",
         .eddsa: "CKM_EDDSA", .aesKeyGen: "CKM_AES_KEY_GEN", .aesECB: "CKM_AES_ECB", .aesGCM: "CKM_AES_GCM",
         .aesKeyWrap: "CKM_AES_KEY_WRAP", .aesKeyWrapPad: "CKM_AES_KEY_WRAP_PAD",
         .aesKeyWrapKWP: "CKM_AES_KEY_WRAP_KWP",

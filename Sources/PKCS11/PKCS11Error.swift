@@ -66,6 +66,7 @@ public struct PKCS11Error: Error, Hashable, Sendable, CustomStringConvertible {
         public static let generateKeyPair = Function(rawValue: "C_GenerateKeyPair")
         public static let wrapKey = Function(rawValue: "C_WrapKey")
         public static let unwrapKey = Function(rawValue: "C_UnwrapKey")
+        public static let deriveKey = Function(rawValue: "C_DeriveKey")
         public static let generateRandom = Function(rawValue: "C_GenerateRandom")
     }
 }

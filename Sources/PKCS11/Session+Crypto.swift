@@ -114,4 +114,35 @@ extension Session {
         }
         return ObjectHandle(rawValue: UInt(object))
     }
+
+    // MARK: Derivation
+
+    /// `C_DeriveKey`: a new object made from `baseKey` by `mechanism`, with `template`.
+    public func deriveKey(_ baseKey: ObjectHandle, mechanism: Mechanism, template: [Attribute]) throws -> ObjectHandle {
+        var object: CK_OBJECT_HANDLE = 0
+        try mechanism.withCMechanism { m in
+            try withCTemplate(template) { t, n in
+                try check(f.C_DeriveKey(h, m, CK_OBJECT_HANDLE(baseKey.rawValue), t, n, &object), .deriveKey)
+            }
+        }
+        return ObjectHandle(rawValue: UInt(object))
+    }
+
+    /// ECDH (`CKM_ECDH1_DERIVE`, no KDF) with the private key `privateKey`
+    /// and the peer's uncompressed point: the raw shared secret, `length`
+    /// bytes (the curve's field size), as AWS's DeriveSharedSecret returns it.
+    /// The secret exists in the token only as a session object that is read
+    /// once and destroyed, whatever happens.
+    public func ecdhSharedSecret(_ privateKey: ObjectHandle, peerPoint: [UInt8], length: Int) throws -> [UInt8] {
+        let secret = try deriveKey(privateKey, mechanism: .ecdh1Derive(peerPoint: peerPoint), template: [
+            .class(.secretKey), .keyType(.genericSecret), .valueLength(length), .token(false), .private(true),
+            // Read out below: the caller asked for the secret itself.
+            .sensitive(false), .extractable(true),
+            Attribute(.encrypt, bool: false), Attribute(.decrypt, bool: false), Attribute(.sign, bool: false),
+            Attribute(.verify, bool: false), Attribute(.wrap, bool: false), Attribute(.unwrap, bool: false),
+            Attribute(.derive, bool: false),
+        ])
+        defer { try? destroyObject(secret) }
+        return try attribute(.value, of: secret).value
+    }
 }

@@ -128,6 +128,7 @@ struct Daemon {
                       successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "server"),
                 .init(service: SchedulerService(engine: engine, interval: c.schedulerInterval, logger: logger),
                       serviceName: "scheduler"),
+                .init(service: KeyUsageFlushService(engine: engine, logger: logger), serviceName: "key-usage"),
             ] + (plugin.map { plugin in
                 [.init(service: KubernetesPluginService(plugin: plugin, onListening: { ready.open(nil) }, logger: logger),
                        successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "kubernetes")]
@@ -136,6 +137,7 @@ struct Daemon {
         // A backstop past the server's own drain deadline (and its second to close connections).
         group.maximumGracefulShutdownDuration = c.server.drainTimeout + KMSServer.cancelledAnswerGrace + .seconds(5)
         try await ServiceGroup(configuration: group).run()
+        do { try await engine.flushKeyUsage() } catch { logger.error("writing the keys' last use: \(error)") }
         do { try await audit.close() } catch { logger.error("closing the audit log: \(error)") }
         try await pool.shutdown()
         logger.info("stopped")
@@ -184,6 +186,24 @@ struct SchedulerService: Service {
             } catch {
                 logger.error("scheduled work failed: \(error)")
             }
+        }
+    }
+}
+
+/// Writes the keys' last use (GetKeyLastUsage) to the store every few
+/// seconds, so the request path never waits on a store write for it.
+struct KeyUsageFlushService: Service {
+    let engine: KMSEngine
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: KMSEngine.keyUsageFlushInterval) }
+            } catch {
+                return
+            }
+            do { try await engine.flushKeyUsage() } catch { logger.error("writing the keys' last use: \(error)") }
         }
     }
 }

@@ -104,6 +104,16 @@ struct AWSSDKTests {
         }
     }
 
+    @Test func boto3DerivesSharedSecretsAndReadsLastUsage() async throws {
+        try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
+            let c = try Self.devCredentials(d)
+            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_key_agreement.py").path],
+                                                     environment: Self.environment(c))
+            #expect(status == 0, "\(out)\n\(err)")
+            #expect(out.contains(#""ok": true"#) && out.contains("ECC_NIST_P521") && out.contains("off-curve refused"), "\(out)")
+        }
+    }
+
     @Test func boto3SeesEachUnservedOperationRefusedWithAReason() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)

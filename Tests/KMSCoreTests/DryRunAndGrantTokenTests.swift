@@ -4,8 +4,8 @@ import KMSModel
 import Testing
 
 /// `DryRun` and `GrantTokens` on every operation whose model input has
-/// them (botocore's service-2.json; DeriveSharedSecret, which also has both,
-/// is not served yet), sent as JSON through the router as a front end does.
+/// them (botocore's service-2.json; DeriveSharedSecret's DryRun is checked in
+/// KeyAgreementAndLastUsageTests), sent as JSON through the router as a front end does.
 @Suite("DryRun and GrantTokens")
 struct DryRunAndGrantTokenTests {
     static let owner = Principal(uid: 1000, gid: 1000, userName: "tester")

@@ -26,6 +26,7 @@ struct KeyLifecycleTests {
                 case .encryptDecrypt: #expect(meta.encryptionAlgorithms?.isEmpty == false)
                 case .signVerify: #expect(meta.signingAlgorithms?.isEmpty == false)
                 case .generateVerifyMac: #expect(meta.macAlgorithms?.count == 1)
+                case .keyAgreement: #expect(meta.keyAgreementAlgorithms == [.ecdh] && meta.signingAlgorithms == nil)
                 }
                 let described = try await f.engine.describeKey(KeyIdRequest(keyId: meta.arn), caller: f.caller).keyMetadata
                 #expect(described == meta)

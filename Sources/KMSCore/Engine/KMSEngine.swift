@@ -24,6 +24,8 @@ public final class KMSEngine: Sendable {
     let encryptionCounters = Mutex<[String: EncryptionCounter]>([:])
     /// Serializes the changes of each key (and of each alias name).
     let keyLocks: KeyLocks
+    /// The last use of each key by each operation, flushed to the store in batches.
+    let usage = KeyUsageTracker()
     /// Parsed key policies by document text.
     let policyCache = Mutex<[String: KeyPolicy]>([:])
 

@@ -78,6 +78,7 @@ extension KMSEngine {
                 try await destroyImportKeyPair(parameters.objectID)
             }
             try await store.deleteKey(id: keyID)
+            usage.forget(keyID: keyID)
             return true
         }
     }

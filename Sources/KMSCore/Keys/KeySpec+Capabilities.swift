@@ -40,7 +40,24 @@ extension KeySpec {
         case .symmetricDefault: [.encryptDecrypt]
         case .hmac224, .hmac256, .hmac384, .hmac512: [.generateVerifyMac]
         case .rsa2048, .rsa3072, .rsa4096: [.encryptDecrypt, .signVerify]
-        case .eccNistP256, .eccNistP384, .eccNistP521, .eccSecgP256k1, .eccNistEdwards25519: [.signVerify]
+        // AWS: KEY_AGREEMENT for the NIST curves only (and SM2, not offered).
+        case .eccNistP256, .eccNistP384, .eccNistP521: [.signVerify, .keyAgreement]
+        case .eccSecgP256k1, .eccNistEdwards25519: [.signVerify]
+        }
+    }
+
+    func keyAgreementAlgorithms(usage: KeyUsageType) -> [KeyAgreementAlgorithm] {
+        usage == .keyAgreement ? [.ecdh] : []
+    }
+
+    /// The size of an ECDH shared secret on this curve (its field size),
+    /// nil for keys that cannot agree keys.
+    var sharedSecretLength: Int? {
+        switch self {
+        case .eccNistP256: 32
+        case .eccNistP384: 48
+        case .eccNistP521: 66
+        default: nil
         }
     }
 
@@ -80,6 +97,12 @@ extension KeySpec {
     /// Whether automatic and on-demand rotation apply (as in AWS: symmetric
     /// encryption keys only; asymmetric keys would change their public key).
     var supportsRotation: Bool { self == .symmetricDefault }
+
+    /// Whether this token can create keys of this spec for `usage`, decided from its profile.
+    func isSupported(by profile: TokenProfile, usage: KeyUsageType) -> Bool {
+        if usage == .keyAgreement && !profile.supports(.ecdh1Derive) { return false }
+        return isSupported(by: profile)
+    }
 
     /// Whether this token can create keys of this spec, decided from its profile.
     func isSupported(by profile: TokenProfile) -> Bool {
@@ -148,6 +171,8 @@ extension KeyUsageType {
         case .encryptDecrypt: asymmetric ? [.decrypt, .encrypt] : [.encrypt, .decrypt]
         case .signVerify: [.sign, .verify]
         case .generateVerifyMac: [.sign, .verify]
+        // Only the private half derives; the public half is used outside.
+        case .keyAgreement: [.derive]
         }
     }
 }

@@ -271,6 +271,7 @@ final class KeyVault: Sendable {
             return [.class(.privateKey), .keyType(keyType)] + common + [
                 Attribute(.decrypt, bool: uses.contains(.decrypt)),
                 Attribute(.sign, bool: uses.contains(.sign)),
+                Attribute(.derive, bool: uses.contains(.derive)),
             ]
         }
     }

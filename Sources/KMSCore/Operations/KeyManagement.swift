@@ -71,8 +71,10 @@ extension KMSEngine {
         if origin == .external && spec.isAsymmetric {
             throw KMSError.unsupported("Importing key material is supported for SYMMETRIC_DEFAULT and HMAC keys.")
         }
-        guard spec.isSupported(by: profile) else {
-            throw KMSError.unsupported("KeySpec \(spec.rawValue) is not supported by this HSM (\(profile.manufacturerID) \(profile.model)).")
+        guard spec.isSupported(by: profile, usage: usage) else {
+            throw KMSError.unsupported("KeySpec \(spec.rawValue) with KeyUsage \(usage.rawValue) is not supported by this HSM "
+                                       + "(\(profile.manufacturerID) \(profile.model))"
+                                       + (usage == .keyAgreement ? ": it does not offer CKM_ECDH1_DERIVE." : "."))
         }
         try Validate.description(r.description)
         let tags = r.tags ?? []

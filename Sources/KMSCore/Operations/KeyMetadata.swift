@@ -11,13 +11,14 @@ extension KMSEngine {
         let enc = key.keySpec.encryptionAlgorithms(usage: key.keyUsage)
         let sig = key.keySpec.signingAlgorithms(usage: key.keyUsage)
         let mac = key.keySpec.macAlgorithms
+        let agreement = key.keySpec.keyAgreementAlgorithms(usage: key.keyUsage)
         return KeyMetadata(
             awsAccountId: configuration.arn.account, keyId: key.keyID, arn: arn(key), creationDate: key.createdAt,
             enabled: key.state == .enabled, description: key.description, keyUsage: key.keyUsage, keyState: key.state,
             deletionDate: key.deletionDate, validTo: key.validTo, origin: key.origin, expirationModel: key.expirationModel,
             keyManager: "CUSTOMER", customerMasterKeySpec: key.keySpec, keySpec: key.keySpec,
             encryptionAlgorithms: enc.isEmpty ? nil : enc, signingAlgorithms: sig.isEmpty ? nil : sig,
-            macAlgorithms: mac.isEmpty ? nil : mac, multiRegion: false,
+            macAlgorithms: mac.isEmpty ? nil : mac, keyAgreementAlgorithms: agreement.isEmpty ? nil : agreement, multiRegion: false,
             pendingDeletionWindowInDays: key.pendingWindowInDays, currentKeyMaterialId: current)
     }
 }

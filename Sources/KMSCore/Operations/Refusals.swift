@@ -20,10 +20,6 @@ enum Refusals {
         case .connectCustomKeyStore, .describeCustomKeyStores, .updateCustomKeyStore, .disconnectCustomKeyStore,
              .deleteCustomKeyStore:
             customKeyStores
-        case .getKeyLastUsage:
-            "GetKeyLastUsage is not implemented in this version; the audit log records every use of a key."
-        case .deriveSharedSecret:
-            "DeriveSharedSecret needs a KEY_AGREEMENT key, which this version cannot create yet."
         default:
             nil
         }

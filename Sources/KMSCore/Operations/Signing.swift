@@ -13,9 +13,11 @@ extension KMSEngine {
         }
         let enc = key.keySpec.encryptionAlgorithms(usage: key.keyUsage)
         let sig = key.keySpec.signingAlgorithms(usage: key.keyUsage)
+        let agreement = key.keySpec.keyAgreementAlgorithms(usage: key.keyUsage)
         return GetPublicKeyResponse(keyId: arn(key), publicKey: Data(spki), customerMasterKeySpec: key.keySpec,
                                     keySpec: key.keySpec, keyUsage: key.keyUsage,
-                                    encryptionAlgorithms: enc.isEmpty ? nil : enc, signingAlgorithms: sig.isEmpty ? nil : sig)
+                                    encryptionAlgorithms: enc.isEmpty ? nil : enc, signingAlgorithms: sig.isEmpty ? nil : sig,
+                                    keyAgreementAlgorithms: agreement.isEmpty ? nil : agreement)
     }
 
     /// Checks a sign or verify request and returns the key, message and the

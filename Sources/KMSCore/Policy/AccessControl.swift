@@ -32,7 +32,7 @@ public struct AccessControl: Sendable {
     /// Operations an admin may perform on any key whatever its policy says
     /// (seeing and revoking grants too, so a stray grant can always be removed).
     static let adminKeyOperations: Set<KMSOperation> = [.getKeyPolicy, .putKeyPolicy, .listKeyPolicies, .describeKey,
-                                                        .listGrants, .revokeGrant]
+                                                        .listGrants, .revokeGrant, .getKeyLastUsage]
 }
 
 /// A set of principals from configuration: `user:NAME`, `uid:N`,

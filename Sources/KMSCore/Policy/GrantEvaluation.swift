@@ -23,6 +23,8 @@ enum GrantRules {
             ops.formUnion([.sign, .verify, .getPublicKey])
         case .generateVerifyMac:
             ops.formUnion([.generateMac, .verifyMac])
+        case .keyAgreement:
+            ops.formUnion([.deriveSharedSecret, .getPublicKey])
         }
         return ops
     }

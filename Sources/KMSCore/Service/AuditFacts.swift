@@ -9,6 +9,9 @@ import Synchronization
 public final class AuditFacts: Sendable {
     public struct Details: Sendable, Hashable {
         public var keyID: String?
+        /// Every key the request was authorised on, in order (ReEncrypt
+        /// names two): the keys a successful request used.
+        public var keyIDs: [String] = []
         public var keyVersion: UInt32?
         public var encryptionContext: [String: String]?
         /// The grant that allowed the request, or that it changed.
@@ -26,7 +29,10 @@ public final class AuditFacts: Sendable {
     func note(keyID: String? = nil, version: UInt32? = nil, context: [String: String]? = nil, grantID: String? = nil) {
         details.withLock { d in
             if let grantID, d.grantID == nil { d.grantID = grantID }
-            if let keyID, d.keyID == nil { d.keyID = keyID }
+            if let keyID {
+                if d.keyID == nil { d.keyID = keyID }
+                if !d.keyIDs.contains(keyID) { d.keyIDs.append(keyID) }
+            }
             if let version { d.keyVersion = version }
             if let context, !context.isEmpty { d.encryptionContext = context }
         }

@@ -175,6 +175,10 @@ public final class KMSService: Sendable {
             grantID: details.grantID)
         do {
             try await audit.append(event)
+            // On record, so a use GetKeyLastUsage reports is always in the audit log.
+            if response.error == nil, let operation {
+                engine.recordUse(operation, keyIDs: details.keyIDs, requestID: request.requestID)
+            }
         } catch {
             if let truncated = error as? AuditLogError, truncated.isTruncation {
                 // Refused before it was performed; the log takes no lines until acknowledged.

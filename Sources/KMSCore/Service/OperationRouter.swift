@@ -63,6 +63,8 @@ struct OperationRouter: Sendable {
         add(.listRetirableGrants, KMSEngine.listRetirableGrants)
         add(.retireGrant, KMSEngine.retireGrant)
         add(.revokeGrant, KMSEngine.revokeGrant)
+        add(.deriveSharedSecret, KMSEngine.deriveSharedSecret)
+        add(.getKeyLastUsage, KMSEngine.getKeyLastUsage)
         for op in KMSOperation.allCases where Refusals.refuses(op) {
             h[op] = { _, body, _, _ in try Refusals.refuse(op, body: body) }
         }

@@ -289,6 +289,14 @@ public final class KeyRegistry: MetadataStore {
         state.withLock { s in s.imports.values.sorted { Self.byteOrder($0.keyID, $1.keyID) } }
     }
 
+    // MARK: Last use (not held in memory: KeyUsageTracker holds the latest)
+
+    public func usage(keyID: String) async throws -> [KeyUsageRecord] { try await inner.usage(keyID: keyID) }
+    public func recordUsage(_ uses: [KeyUsageRecord]) async throws {
+        try await durably { try await self.inner.recordUsage(uses) }
+    }
+    public func usageTrackingStart() async throws -> Date { try await inner.usageTrackingStart() }
+
     // MARK: Grants
 
     public func grants(keyID: String) async throws -> [GrantRecord] {

@@ -1,3 +1,4 @@
+import Foundation
 /// Where key metadata, versions, aliases, grants and import parameters live
 /// (DESIGN.md §7). Every method is atomic: a multi-row change either lands
 /// whole or not at all. Listing is by key id (or alias name), in byte order,
@@ -48,6 +49,16 @@ public protocol MetadataStore: Sendable {
     /// Throws `MetadataStoreError.notFound` if the key is gone.
     func insert(_ grant: GrantRecord) async throws
     func deleteGrant(id: String) async throws
+
+    // Last use (GetKeyLastUsage; deleted with their key). Not sealed: a
+    // last-use row grants nothing, and the audit log is the record of use.
+    /// The last use of `keyID` by each operation.
+    func usage(keyID: String) async throws -> [KeyUsageRecord]
+    /// Records uses in one transaction; for each key and operation the later
+    /// use wins, and uses of keys that are gone are dropped.
+    func recordUsage(_ uses: [KeyUsageRecord]) async throws
+    /// When this store began tracking use (the schema migration that added it).
+    func usageTrackingStart() async throws -> Date
 
     // Loading.
     /// Every row, read in one transaction (the registry's start-up load).

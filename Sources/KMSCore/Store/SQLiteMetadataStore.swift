@@ -230,6 +230,40 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await write { db in _ = try GrantRow.deleteOne(db, key: id) }
     }
 
+    public func usage(keyID: String) async throws -> [KeyUsageRecord] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT operation, used_at, request_id FROM key_usage WHERE key_id = ? ORDER BY operation",
+                             arguments: [keyID]).map { row in
+                KeyUsageRecord(keyID: keyID, operation: row["operation"], usedAt: Date(timeIntervalSince1970: row["used_at"]),
+                               requestID: row["request_id"])
+            }
+        }
+    }
+
+    public func recordUsage(_ uses: [KeyUsageRecord]) async throws {
+        guard !uses.isEmpty else { return }
+        try await write { db in
+            // EXISTS: a use that raced its key's deletion is dropped rather
+            // than failing the batch on the foreign key.
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO key_usage (key_id, operation, used_at, request_id)
+                SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1)
+                ON CONFLICT (key_id, operation) DO UPDATE SET used_at = excluded.used_at, request_id = excluded.request_id
+                WHERE excluded.used_at >= key_usage.used_at
+                """)
+            for use in uses {
+                try statement.execute(arguments: [use.keyID, use.operation, use.usedAt.timeIntervalSince1970, use.requestID])
+            }
+        }
+    }
+
+    public func usageTrackingStart() async throws -> Date {
+        try await database.read { db in
+            let seconds = try Double.fetchOne(db, sql: "SELECT started_at FROM usage_tracking") ?? 0
+            return Date(timeIntervalSince1970: seconds)
+        }
+    }
+
     public func snapshot() async throws -> MetadataSnapshot {
         try await database.read { db in
             MetadataSnapshot(
@@ -387,6 +421,20 @@ extension SQLiteMetadataStore {
                 t.column("created_at", .double).notNull()
                 t.column("seal", .blob)
             }
+        }
+        // v5: the last use of each key by each operation, and since when
+        // that is tracked (GetKeyLastUsage, issue #17).
+        migrator.registerMigration("v5") { db in
+            try db.create(table: "key_usage") { t in
+                t.column("key_id", .text).notNull().references("keys", onDelete: .cascade)
+                t.column("operation", .text).notNull()
+                t.column("used_at", .double).notNull()
+                t.column("request_id", .text).notNull()
+                t.primaryKey(["key_id", "operation"])
+            }
+            try db.create(table: "usage_tracking") { t in t.column("started_at", .double).notNull() }
+            try db.execute(sql: "INSERT INTO usage_tracking (started_at) VALUES (?)",
+                           arguments: [Date().timeIntervalSince1970.rounded(.down)])
         }
         return migrator
     }

@@ -210,6 +210,10 @@ public final class SealedMetadataStore: MetadataStore {
     }
     public func checkWritable() async throws { try await inner.checkWritable() }
 
+    public func usage(keyID: String) async throws -> [KeyUsageRecord] { try await inner.usage(keyID: keyID) }
+    public func recordUsage(_ uses: [KeyUsageRecord]) async throws { try await inner.recordUsage(uses) }
+    public func usageTrackingStart() async throws -> Date { try await inner.usageTrackingStart() }
+
     // A grant grants power, so it is sealed like a policy; a bad grant row
     // makes its key refuse service, as any bad row of a key does.
     public func grants(keyID: String) async throws -> [GrantRecord] {

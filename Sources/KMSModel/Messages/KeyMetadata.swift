@@ -23,6 +23,7 @@ public struct KeyMetadata: Codable, Sendable, Hashable {
     public var encryptionAlgorithms: [EncryptionAlgorithm]?
     public var signingAlgorithms: [SigningAlgorithm]?
     public var macAlgorithms: [MacAlgorithm]?
+    public var keyAgreementAlgorithms: [KeyAgreementAlgorithm]?
     public var multiRegion: Bool
     public var pendingDeletionWindowInDays: Int?
     public var currentKeyMaterialId: String?
@@ -30,7 +31,8 @@ public struct KeyMetadata: Codable, Sendable, Hashable {
                 description: String, keyUsage: KeyUsageType, keyState: KeyState, deletionDate: Date? = nil,
                 validTo: Date? = nil, origin: Origin, expirationModel: ExpirationModel? = nil, keyManager: String,
                 customerMasterKeySpec: KeySpec, keySpec: KeySpec, encryptionAlgorithms: [EncryptionAlgorithm]? = nil,
-                signingAlgorithms: [SigningAlgorithm]? = nil, macAlgorithms: [MacAlgorithm]? = nil, multiRegion: Bool,
+                signingAlgorithms: [SigningAlgorithm]? = nil, macAlgorithms: [MacAlgorithm]? = nil,
+                keyAgreementAlgorithms: [KeyAgreementAlgorithm]? = nil, multiRegion: Bool,
                 pendingDeletionWindowInDays: Int? = nil, currentKeyMaterialId: String? = nil) {
         self.awsAccountId = awsAccountId
         self.keyId = keyId
@@ -50,6 +52,7 @@ public struct KeyMetadata: Codable, Sendable, Hashable {
         self.encryptionAlgorithms = encryptionAlgorithms
         self.signingAlgorithms = signingAlgorithms
         self.macAlgorithms = macAlgorithms
+        self.keyAgreementAlgorithms = keyAgreementAlgorithms
         self.multiRegion = multiRegion
         self.pendingDeletionWindowInDays = pendingDeletionWindowInDays
         self.currentKeyMaterialId = currentKeyMaterialId

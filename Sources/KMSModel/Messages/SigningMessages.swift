@@ -11,9 +11,11 @@ public struct GetPublicKeyResponse: Codable, Sendable {
     public var keyUsage: KeyUsageType
     public var encryptionAlgorithms: [EncryptionAlgorithm]?
     public var signingAlgorithms: [SigningAlgorithm]?
+    public var keyAgreementAlgorithms: [KeyAgreementAlgorithm]?
     public init(keyId: String, publicKey: Data, customerMasterKeySpec: KeySpec, keySpec: KeySpec,
                 keyUsage: KeyUsageType, encryptionAlgorithms: [EncryptionAlgorithm]? = nil,
-                signingAlgorithms: [SigningAlgorithm]? = nil) {
+                signingAlgorithms: [SigningAlgorithm]? = nil, keyAgreementAlgorithms: [KeyAgreementAlgorithm]? = nil) {
+        self.keyAgreementAlgorithms = keyAgreementAlgorithms
         self.keyId = keyId
         self.publicKey = publicKey
         self.customerMasterKeySpec = customerMasterKeySpec

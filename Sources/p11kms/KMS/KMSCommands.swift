@@ -38,6 +38,8 @@ enum KMSCommands {
         KMSVerify.self,
         KMSGenerateMac.self,
         KMSVerifyMac.self,
+        KMSDeriveSharedSecret.self,
+        KMSGetKeyLastUsage.self,
         KMSGenerateRandom.self,
         KMSGetParametersForImport.self,
         KMSImportKeyMaterial.self,
