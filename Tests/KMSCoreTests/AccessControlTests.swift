@@ -142,7 +142,7 @@ struct AccessControlTests {
             let facts = AuditFacts()
             _ = try await f.engine.encrypt(EncryptRequest(keyId: key.keyId, plaintext: Data("x".utf8), encryptionContext: ["a": "b"]),
                                            caller: f.caller, facts: facts)
-            #expect(facts.recorded == AuditFacts.Details(keyID: key.keyId, keyVersion: 1, encryptionContext: ["a": "b"]))
+            #expect(facts.recorded == AuditFacts.Details(keyID: key.keyId, keyIDs: [key.keyId], keyVersion: 1, encryptionContext: ["a": "b"]))
             // A denied request still names the key it was about.
             let denied = AuditFacts()
             await expectKMSError(.accessDenied) {
