@@ -153,6 +153,8 @@ struct KeyAgreementAndLastUsageTests {
             _ = try await f.engine.createAlias(AliasRequest(aliasName: "alias/used", targetKeyId: meta.keyId), caller: f.caller)
             let (alias, _) = try await call(.getKeyLastUsage, ["KeyId": "alias/used"])
             #expect(alias.error?.name == .notFound)
+            let (aliasARN, _) = try await call(.getKeyLastUsage, ["KeyId": "arn:aws:kms:local:000000000000:alias/used"])
+            #expect(aliasARN.error?.name == .notFound)
             let (unknown, _) = try await call(.getKeyLastUsage, ["KeyId": UUID().uuidString.lowercased()])
             #expect(unknown.error?.name == .notFound)
             try await audit.close()

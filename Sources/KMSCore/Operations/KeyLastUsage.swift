@@ -24,12 +24,10 @@ extension KMSEngine {
     public func getKeyLastUsage(_ r: GetKeyLastUsageRequest, caller: Principal,
                                 facts: AuditFacts = AuditFacts()) async throws -> GetKeyLastUsageResponse {
         let keyId = try Validate.required(r.keyId, "KeyId")
+        // An alias name and an alias ARN both parse to `.aliasName`.
         if case .aliasName? = try? KeyIdentifier.parse(keyId, arn: configuration.arn) {
             throw KMSError.notFound("GetKeyLastUsage takes a key ID or key ARN, not an alias (\(keyId.prefix(256))); "
                                     + "find the key's ID with DescribeKey or ListAliases.")
-        }
-        if keyId.hasPrefix("arn:"), keyId.contains(":alias/") {
-            throw KMSError(.invalidArn, "GetKeyLastUsage takes a key ARN, not an alias ARN (\(keyId.prefix(256))).")
         }
         let key = try await authorizedKey(keyId, for: .getKeyLastUsage, caller: caller, facts: facts)
         let uses = try await store.usage(keyID: key.keyID) + usage.uses(keyID: key.keyID)
