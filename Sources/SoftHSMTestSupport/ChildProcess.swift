@@ -54,6 +54,61 @@ public enum ChildProcess {
         return Result(status: process.terminationStatus, stdout: output, stderr: errorBytes)
     }
 
+    /// `run` for async callers: the child's pipes are drained and its exit
+    /// awaited on a thread of its own, so no thread of Swift's cooperative
+    /// pool waits on it (two such waits fill the pool of a 2-core machine and
+    /// stall every other test). Cancelling the task, or `timeout` passing,
+    /// terminates the child (SIGTERM), and the call throws.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           directory: URL? = nil, input: Data? = nil, timeout: Duration = .seconds(600)) async throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        let stdin = input.map { _ in Pipe() }
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin ?? FileHandle.nullDevice
+        try process.run()
+        if let stdin, let input {
+            let writer = stdin.fileHandleForWriting
+            Thread.detachNewThread {
+                writeAll(writer.fileDescriptor, input)
+                try? writer.close()
+            }
+        }
+        let pid = process.processIdentifier
+        let stopped = Mutex<String?>(nil)
+        let stop: @Sendable (String) -> Void = { why in
+            if stopped.withLock({ s in defer { s = s ?? why }; return s == nil }) { kill(pid, SIGTERM) }
+        }
+        let deadline = Task {
+            try await Task.sleep(for: timeout)
+            stop("timed out after \(timeout)")
+        }
+        defer { deadline.cancel() }
+        let result: Result = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let readers = (out.fileHandleForReading, err.fileHandleForReading)
+                Thread.detachNewThread {
+                    let errors = PipeDrain(readers.1)
+                    let output = readToEnd(readers.0.fileDescriptor)
+                    let errorBytes = errors.waitForEnd()
+                    process.waitUntilExit()
+                    continuation.resume(returning: Result(status: process.terminationStatus, stdout: output, stderr: errorBytes))
+                }
+            }
+        } onCancel: {
+            stop("cancelled")
+        }
+        if let why = stopped.withLock({ $0 }) {
+            throw ChildProcessStopped(description: "\(executable) \(arguments.joined(separator: " ")): \(why)")
+        }
+        return result
+    }
+
     /// Reads `fd` until end of file (or an error other than EINTR).
     public static func readToEnd(_ fd: Int32) -> Data {
         var data = Data()
@@ -87,6 +142,12 @@ public enum ChildProcess {
             }
         }
     }
+}
+
+/// A child `ChildProcess.run` terminated because its deadline passed or
+/// its task was cancelled.
+public struct ChildProcessStopped: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// Drains a pipe to its end on a thread of its own, so its writer never

@@ -27,23 +27,23 @@ struct FileCommandTests {
         try plaintext.write(to: URL(fileURLWithPath: plain))
 
         // Files, with a context and a small frame size (many frames).
-        var r = try fileRunCLI(["encrypt-file", "--key-id", key, "--encryption-context", "app=test,file=plain",
+        var r = try await fileRunCLI(["encrypt-file", "--key-id", key, "--encryption-context", "app=test,file=plain",
                                 "--frame-size", "4096"] + socket + [plain, sealed])
         #expect(r.status == 0, "\(r.stderr)")
         let envelope = try Data(contentsOf: URL(fileURLWithPath: sealed))
         #expect(envelope.prefix(4) == Data("P11E".utf8))
-        r = try fileRunCLI(["decrypt-file", "--encryption-context", "file=plain,app=test", "--key-id", key]
+        r = try await fileRunCLI(["decrypt-file", "--encryption-context", "file=plain,app=test", "--key-id", key]
                            + socket + [sealed, opened])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(!r.stderr.contains("warning"), "\(r.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: opened)) == plaintext)
 
         // stdin -> stdout through pipes.
-        r = try fileRunCLI(["encrypt-file", "--key-id", key] + socket + ["-", "-"], stdin: plaintext)
+        r = try await fileRunCLI(["encrypt-file", "--key-id", key] + socket + ["-", "-"], stdin: plaintext)
         #expect(r.status == 0, "\(r.stderr)")
         let piped = r.stdout
         #expect(piped.count > plaintext.count)
-        r = try fileRunCLI(["decrypt-file"] + socket + ["-", "-"], stdin: piped)
+        r = try await fileRunCLI(["decrypt-file"] + socket + ["-", "-"], stdin: piped)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == plaintext)
         // Without --key-id any key the caller may use is accepted: it says so.
@@ -54,7 +54,7 @@ struct FileCommandTests {
         tampered[tampered.count / 2] ^= 0x01
         let bad = dir + "/tampered", badOut = dir + "/tampered.out"
         try tampered.write(to: URL(fileURLWithPath: bad))
-        r = try fileRunCLI(["decrypt-file", "--encryption-context", "app=test,file=plain"] + socket + [bad, badOut])
+        r = try await fileRunCLI(["decrypt-file", "--encryption-context", "app=test,file=plain"] + socket + [bad, badOut])
         #expect(r.status == 1)
         #expect(r.stderr.contains("does not verify"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: badOut))
@@ -62,21 +62,21 @@ struct FileCommandTests {
 
         // Truncated: exit 1, no output file.
         try envelope.prefix(envelope.count - 10).write(to: URL(fileURLWithPath: bad))
-        r = try fileRunCLI(["decrypt-file", "--encryption-context", "app=test,file=plain"] + socket + [bad, badOut])
+        r = try await fileRunCLI(["decrypt-file", "--encryption-context", "app=test,file=plain"] + socket + [bad, badOut])
         #expect(r.status == 1)
         #expect(!FileManager.default.fileExists(atPath: badOut))
 
         // Wrong or missing context: exit 1, no output file.
         let wrongOut = dir + "/wrong.out"
         for context in [["--encryption-context", "app=other,file=plain"], []] {
-            r = try fileRunCLI(["decrypt-file"] + context + socket + [sealed, wrongOut])
+            r = try await fileRunCLI(["decrypt-file"] + context + socket + [sealed, wrongOut])
             #expect(r.status == 1)
             #expect(r.stderr.contains("encryption context"), "\(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: wrongOut))
         }
 
         // An unknown key: exit 1 with the service's reason, no output file.
-        r = try fileRunCLI(["encrypt-file", "--key-id", "alias/none"] + socket + [plain, wrongOut])
+        r = try await fileRunCLI(["encrypt-file", "--key-id", "alias/none"] + socket + [plain, wrongOut])
         #expect(r.status == 1)
         #expect(r.stderr.contains("NotFoundException"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: wrongOut))
@@ -84,51 +84,51 @@ struct FileCommandTests {
         // A file over 8 MiB: no progress bar when stderr is a pipe, one when it is a terminal.
         let big = dir + "/big", bigSealed = dir + "/big.sealed"
         try Data(count: 9 << 20).write(to: URL(fileURLWithPath: big))
-        r = try fileRunCLI(["encrypt-file", "--key-id", key] + socket + [big, bigSealed])
+        r = try await fileRunCLI(["encrypt-file", "--key-id", key] + socket + [big, bigSealed])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.isEmpty, "\(r.stderr)")
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/script") {
             // script(1) runs the command on a pseudo-terminal.
             let command = ([try FileTestBinaries.cli(), "encrypt-file", "--key-id", key] + socket + [big, bigSealed])
                 .map { "'\($0)'" }.joined(separator: " ")
-            let tty = try ChildProcess.run("/usr/bin/script", ["-qec", command, "/dev/null"])
+            let tty = try await ChildProcess.run("/usr/bin/script", ["-qec", command, "/dev/null"])
             let shown = tty.output
             #expect(tty.status == 0, "\(shown) \(tty.errors)")
             // 9 MiB is under the bar's 64 MiB threshold (ProgressBarTests draws one).
             #expect(!shown.contains("MiB/s"), "\(shown)")
         }
-        r = try fileRunCLI(["decrypt-file"] + socket + [bigSealed, "-"])
+        r = try await fileRunCLI(["decrypt-file"] + socket + [bigSealed, "-"])
         #expect(r.status == 0)
         #expect(r.stdout == Data(count: 9 << 20))
 
         // status: JSON by default, exit 0 when healthy.
-        r = try fileRunCLI(["status"] + socket)
+        r = try await fileRunCLI(["status"] + socket)
         #expect(r.status == 0, "\(r.stderr)")
         let health = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
         #expect(health["status"] as? String == "ok")
         #expect(health["token_present"] as? Bool == true)
-        r = try fileRunCLI(["status", "--output", "text"] + socket)
+        r = try await fileRunCLI(["status", "--output", "text"] + socket)
         #expect(r.status == 0)
         #expect(r.text.contains("status: ok"))
     }
 
     @Test("status and decrypt-file exit 1 when no daemon answers")
-    func noDaemon() throws {
+    func noDaemon() async throws {
         let dir = try fileTestDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var r = try fileRunCLI(["status", "--socket", dir + "/none.sock"])
+        var r = try await fileRunCLI(["status", "--socket", dir + "/none.sock"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("p11kms status:"))
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/in"))
-        r = try fileRunCLI(["decrypt-file", "--socket", dir + "/none.sock", dir + "/in", dir + "/out"])
+        r = try await fileRunCLI(["decrypt-file", "--socket", dir + "/none.sock", dir + "/in", dir + "/out"])
         #expect(r.status == 1)
         #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
     }
 
     @Test("shell completion scripts are generated")
-    func completion() throws {
+    func completion() async throws {
         for shell in ["bash", "zsh", "fish"] {
-            let r = try fileRunCLI(["--generate-completion-script", shell])
+            let r = try await fileRunCLI(["--generate-completion-script", shell])
             #expect(r.status == 0)
             #expect(r.text.contains("encrypt-file"))
         }

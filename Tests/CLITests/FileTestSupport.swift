@@ -26,8 +26,8 @@ struct FileCLIResult {
 
 /// Runs `p11kms` with pipes on all three streams, feeding `stdin` and
 /// draining stdout and stderr concurrently (so large data cannot deadlock).
-func fileRunCLI(_ arguments: [String], stdin: Data? = nil) throws -> FileCLIResult {
-    let r = try ChildProcess.run(try FileTestBinaries.cli(), arguments, directory: URL(fileURLWithPath: NSTemporaryDirectory()),
+func fileRunCLI(_ arguments: [String], stdin: Data? = nil) async throws -> FileCLIResult {
+    let r = try await ChildProcess.run(try FileTestBinaries.cli(), arguments, directory: URL(fileURLWithPath: NSTemporaryDirectory()),
                                  input: stdin ?? Data())
     return FileCLIResult(status: r.status, stdout: r.stdout, stderr: r.errors)
 }

@@ -10,7 +10,7 @@ import Glibc
 /// impostor received the plaintext of `p11kms encrypt`.
 @Suite("The CLI ignores an impostor's dev socket")
 struct ImpostorSocketTests {
-    @Test func anImpostorSocketInAWorldWritableDirectoryReceivesNothing() throws {
+    @Test func anImpostorSocketInAWorldWritableDirectoryReceivesNothing() async throws {
         let shared = "/tmp/p11kms-shared-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         try FileManager.default.createDirectory(atPath: shared + "/.p11kms-dev", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: shared) }
@@ -33,7 +33,7 @@ struct ImpostorSocketTests {
         var environment = ProcessInfo.processInfo.environment
         environment["P11KMS_SOCKET"] = nil
         let secret = Data("the plaintext an impostor wants".utf8).base64EncodedString()
-        let (status, output) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (status, output) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "encrypt", "--key-id", "alias/app", "--plaintext", secret,
         ], environment: environment, directory: URL(fileURLWithPath: shared), withErrors: true)
 

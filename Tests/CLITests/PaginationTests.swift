@@ -22,40 +22,40 @@ struct PaginationTests {
         }
         #expect(created.count == 250)
         let cli = try DaemonProcess.cli()
-        func run(_ arguments: [String]) throws -> (Int32, String) {
-            try DaemonProcess.run(cli, arguments + ["--socket", daemon.socketPath])
+        func run(_ arguments: [String]) async throws -> (Int32, String) {
+            try await DaemonProcess.run(cli, arguments + ["--socket", daemon.socketPath])
         }
 
         // All 250, across the daemon's 100-key pages.
-        let (status, text) = try run(["list-keys", "--query", "Keys[].KeyId", "--output", "text"])
+        let (status, text) = try await run(["list-keys", "--query", "Keys[].KeyId", "--output", "text"])
         #expect(status == 0)
         let ids = text.split(whereSeparator: { $0 == "\t" || $0 == "\n" }).map(String.init)
         #expect(ids.count == 250 && Set(ids) == created)
 
         // --max-items stops with a NextToken; --starting-token resumes without loss or repeat.
-        let (_, first) = try run(["list-keys", "--max-items", "120", "--page-size", "50"])
+        let (_, first) = try await run(["list-keys", "--max-items", "120", "--page-size", "50"])
         let firstPage = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
         let firstIDs = (firstPage["Keys"] as? [[String: Any]] ?? []).compactMap { $0["KeyId"] as? String }
         #expect(firstIDs.count == 120)
         #expect(firstPage["Truncated"] == nil && firstPage["NextMarker"] == nil)
         let token = try #require(firstPage["NextToken"] as? String)
-        let (_, rest) = try run(["list-keys", "--starting-token", token, "--max-items", "1000", "--query", "Keys[].KeyId",
+        let (_, rest) = try await run(["list-keys", "--starting-token", token, "--max-items", "1000", "--query", "Keys[].KeyId",
                                  "--output", "json"])
         let restIDs = try #require(try JSONSerialization.jsonObject(with: Data(rest.utf8)) as? [String])
         #expect(restIDs.count == 130)
         #expect(Set(firstIDs + restIDs) == created)
 
         // --no-paginate (or --limit) is one page, as the API gives it.
-        let (_, one) = try run(["list-keys", "--no-paginate"])
+        let (_, one) = try await run(["list-keys", "--no-paginate"])
         let page = try #require(try JSONSerialization.jsonObject(with: Data(one.utf8)) as? [String: Any])
         #expect((page["Keys"] as? [Any])?.count == 100 && page["Truncated"] as? Bool == true && page["NextMarker"] != nil)
 
         // A filter over every alias.
-        let (_, aliases) = try run(["list-aliases", "--query", "Aliases[?TargetKeyId=='\(target)'].AliasName", "--output", "text"])
+        let (_, aliases) = try await run(["list-aliases", "--query", "Aliases[?TargetKeyId=='\(target)'].AliasName", "--output", "text"])
         #expect(aliases.split(whereSeparator: \.isWhitespace).sorted() == ["alias/page-0", "alias/page-1", "alias/page-2"],
                 "\(aliases)")
 
-        let (badStatus, _) = try run(["list-keys", "--starting-token", "not-a-token"])
+        let (badStatus, _) = try await run(["list-keys", "--starting-token", "not-a-token"])
         #expect(badStatus == 2)
         #expect(try await daemon.stop() == 0)
     }

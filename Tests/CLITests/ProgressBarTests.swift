@@ -24,18 +24,18 @@ struct ProgressBarTests {
         try handle.close()
         let cli = try DaemonProcess.cli()
 
-        func onTerminal(_ extra: [String], output: String) throws -> (Int32, String) {
+        func onTerminal(_ extra: [String], output: String) async throws -> (Int32, String) {
             let command = ([cli, "encrypt-file", "--key-id", key, "--socket", daemon.socketPath] + extra + [input, output])
                 .map { "'\($0)'" }.joined(separator: " ")
-            return try DaemonProcess.run("/usr/bin/script", ["-qec", command, "/dev/null"])
+            return try await DaemonProcess.run("/usr/bin/script", ["-qec", command, "/dev/null"])
         }
-        let (status, shown) = try onTerminal([], output: input + ".bar")
+        let (status, shown) = try await onTerminal([], output: input + ".bar")
         #expect(status == 0, "\(shown)")
         #expect(shown.contains("80.0 / 80.0 MiB 100%"), "\(shown)")
         #expect(shown.contains("[" + String(repeating: "#", count: 30) + "]"), "\(shown)")
         #expect(shown.range(of: #"[0-9.]+ MiB/s  [0-9]+:[0-9]{2} left"#, options: .regularExpression) != nil, "\(shown)")
 
-        let (quietStatus, quiet) = try onTerminal(["--no-progress"], output: input + ".quiet")
+        let (quietStatus, quiet) = try await onTerminal(["--no-progress"], output: input + ".quiet")
         #expect(quietStatus == 0 && !quiet.contains("MiB/s"), "\(quiet)")
         #expect(try await daemon.stop() == 0)
     }

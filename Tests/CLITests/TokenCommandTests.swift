@@ -16,17 +16,17 @@ struct TokenCommandTests {
     }
 
     @Test("info, list-objects, random, change-pin and delete-object")
-    func administration() throws {
+    func administration() async throws {
         let dir = try fileTestDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = ["--state-dir", dir]
-        var r = try fileRunCLI(["token", "self-test"] + state)
+        var r = try await fileRunCLI(["token", "self-test"] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "setup", "--pin-file", dir + "/user-pin"] + state)
+        r = try await fileRunCLI(["token", "setup", "--pin-file", dir + "/user-pin"] + state)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.text.contains("domain key unwrap template: enforced"), "\(r.text)")
 
-        r = try fileRunCLI(["token", "info", "--json", "--token-label", "p11kms-dev"] + state)
+        r = try await fileRunCLI(["token", "info", "--json", "--token-label", "p11kms-dev"] + state)
         #expect(r.status == 0, "\(r.stderr)")
         let info = try #require(try json(r) as? [String: Any])
         #expect(info["label"] as? String == "p11kms-dev")
@@ -35,15 +35,15 @@ struct TokenCommandTests {
         // The audit key's fingerprint, as `audit verify --key-fingerprint` takes it.
         let fingerprint = info["audit_key_fingerprint"] as? String ?? ""
         #expect(fingerprint.hasPrefix("SHA256:") && fingerprint.count == 71, "\(info)")
-        r = try fileRunCLI(["audit", "export-public-key"] + state)
+        r = try await fileRunCLI(["audit", "export-public-key"] + state)
         #expect(r.status == 0, "\(r.stderr)")
 
         // Without a PIN only the public half of the audit key shows.
-        r = try fileRunCLI(["token", "list-objects", "--json"] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--json"] + state)
         #expect(r.status == 0, "\(r.stderr)")
         let publicOnly = try #require(try json(r) as? [[String: Any]])
         #expect(publicOnly.allSatisfy { $0["private"] as? Bool == false })
-        r = try fileRunCLI(["token", "list-objects", "--json", "--pin-file", dir + "/user-pin"] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--json", "--pin-file", dir + "/user-pin"] + state)
         #expect(r.status == 0, "\(r.stderr)")
         let objects = try #require(try json(r) as? [[String: Any]])
         let domain = try #require(objects.first { $0["label"] as? String == "p11kms-domain-key" })
@@ -54,24 +54,24 @@ struct TokenCommandTests {
         #expect(domain["value"] == nil)
         #expect(objects.contains { $0["label"] as? String == "p11kms-audit-key" && $0["class"] as? String == "privateKey" })
 
-        r = try fileRunCLI(["token", "random", "--bytes", "16", "--hex"] + state)
+        r = try await fileRunCLI(["token", "random", "--bytes", "16", "--hex"] + state)
         #expect(r.status == 0, "\(r.stderr)")
         let hex = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(hex.count == 32 && hex.allSatisfy(\.isHexDigit))
-        r = try fileRunCLI(["token", "random", "--bytes", "24", "--base64"] + state)
+        r = try await fileRunCLI(["token", "random", "--bytes", "24", "--base64"] + state)
         #expect(Data(base64Encoded: r.text.trimmingCharacters(in: .whitespacesAndNewlines))?.count == 24)
-        r = try fileRunCLI(["token", "random", "--bytes", "7"] + state)
+        r = try await fileRunCLI(["token", "random", "--bytes", "7"] + state)
         #expect(r.stdout.count == 7)
 
         // change-pin, then the new PIN logs in and the old one no longer does.
         let newPIN = dir + "/new-pin"
         try writePIN(newPIN, "new-user-pin-1234")
-        r = try fileRunCLI(["token", "change-pin", "--pin-file", dir + "/user-pin", "--new-pin-file", newPIN] + state)
+        r = try await fileRunCLI(["token", "change-pin", "--pin-file", dir + "/user-pin", "--new-pin-file", newPIN] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "list-objects", "--json", "--pin-file", newPIN] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--json", "--pin-file", newPIN] + state)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(((try? json(r)) as? [[String: Any]])?.count == objects.count)
-        r = try fileRunCLI(["token", "list-objects", "--pin-file", dir + "/user-pin"] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--pin-file", dir + "/user-pin"] + state)
         #expect(r.status == 1)
         #expect(r.stderr.contains("PIN_INCORRECT"), "\(r.stderr)")
 
@@ -79,33 +79,33 @@ struct TokenCommandTests {
         let loose = dir + "/loose-pin"
         try writePIN(loose, "new-user-pin-1234")
         chmod(loose, 0o644)
-        r = try fileRunCLI(["token", "list-objects", "--pin-file", loose] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--pin-file", loose] + state)
         #expect(r.status != 0)
         #expect(r.stderr.contains("chmod 600"), "\(r.stderr)")
 
         // delete-object: the audit key has two halves, so --all is needed.
-        r = try fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-audit-key"] + state)
+        r = try await fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-audit-key"] + state)
         #expect(r.status == 1)
         #expect(r.stderr.contains("--all"))
-        r = try fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-seal-nope"] + state)
+        r = try await fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-seal-nope"] + state)
         #expect(r.status == 1)
-        r = try fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-audit-key", "--all"] + state)
+        r = try await fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-audit-key", "--all"] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-domain-key"] + state)
+        r = try await fileRunCLI(["token", "delete-object", "--pin-file", newPIN, "--label", "p11kms-domain-key"] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "list-objects", "--json", "--pin-file", newPIN] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--json", "--pin-file", newPIN] + state)
         let left = try #require(try json(r) as? [[String: Any]])
         #expect(left.map { $0["label"] as? String } == ["p11kms-metadata-seal-key"])
     }
 
     @Test("init refuses an initialised token; init on a free slot, init-pin, then the user logs in")
-    func initialisation() throws {
+    func initialisation() async throws {
         let dir = try fileTestDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = ["--state-dir", dir]
-        var r = try fileRunCLI(["token", "self-test"] + state)
+        var r = try await fileRunCLI(["token", "self-test"] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "list-slots", "--json"] + state)
+        r = try await fileRunCLI(["token", "list-slots", "--json"] + state)
         let listing = try #require(try json(r) as? [String: Any])
         let slots = try #require(listing["slots"] as? [[String: Any]])
         let dev = try #require(slots.first { ($0["token"] as? [String: Any])?["label"] as? String == "p11kms-dev" })
@@ -114,30 +114,30 @@ struct TokenCommandTests {
         let soPIN = dir + "/second-so-pin", userPIN = dir + "/second-user-pin"
         try writePIN(soPIN, "second-so-1234")
         try writePIN(userPIN, "second-user-1234")
-        r = try fileRunCLI(["token", "init", "--slot", "\(dev["slot"]!)", "--label", "clobber", "--so-pin-file", soPIN] + state)
+        r = try await fileRunCLI(["token", "init", "--slot", "\(dev["slot"]!)", "--label", "clobber", "--so-pin-file", soPIN] + state)
         #expect(r.status == 1)
         #expect(r.stderr.contains("already initialised"), "\(r.stderr)")
 
-        r = try fileRunCLI(["token", "init", "--slot", "\(free["slot"]!)", "--label", "second", "--so-pin-file", soPIN] + state)
+        r = try await fileRunCLI(["token", "init", "--slot", "\(free["slot"]!)", "--label", "second", "--so-pin-file", soPIN] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "init-pin", "--token-label", "second", "--so-pin-file", soPIN,
+        r = try await fileRunCLI(["token", "init-pin", "--token-label", "second", "--so-pin-file", soPIN,
                             "--new-pin-file", userPIN] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "info", "--json", "--token-label", "second"] + state)
+        r = try await fileRunCLI(["token", "info", "--json", "--token-label", "second"] + state)
         #expect((try? json(r) as? [String: Any])?["user_pin_initialized"] as? Bool == true)
-        r = try fileRunCLI(["token", "setup", "--token-label", "second", "--pin-file", userPIN] + state)
+        r = try await fileRunCLI(["token", "setup", "--token-label", "second", "--pin-file", userPIN] + state)
         #expect(r.status == 0, "\(r.stderr)")
-        r = try fileRunCLI(["token", "list-objects", "--json", "--token-label", "second", "--pin-file", userPIN] + state)
+        r = try await fileRunCLI(["token", "list-objects", "--json", "--token-label", "second", "--pin-file", userPIN] + state)
         let objects = try #require(try json(r) as? [[String: Any]])
         #expect(objects.contains { $0["label"] as? String == "p11kms-domain-key" })
         // The first token is untouched.
-        r = try fileRunCLI(["token", "info", "--json", "--token-label", "p11kms-dev"] + state)
+        r = try await fileRunCLI(["token", "info", "--json", "--token-label", "p11kms-dev"] + state)
         #expect(r.status == 0)
     }
 
     @Test("PINs are never taken from the command line")
-    func noPINArguments() throws {
-        let r = try fileRunCLI(["token", "change-pin", "--pin", "1234", "--new-pin", "5678"])
+    func noPINArguments() async throws {
+        let r = try await fileRunCLI(["token", "change-pin", "--pin", "1234", "--new-pin", "5678"])
         #expect(r.status != 0)
     }
 }

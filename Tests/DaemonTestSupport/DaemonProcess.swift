@@ -56,6 +56,14 @@ public final class DaemonProcess: @unchecked Sendable {
         return (result.status, withErrors ? result.output + result.errors : result.output)
     }
 
+    /// `run` for async callers: the child is awaited on a thread of its own,
+    /// never on Swift's cooperative pool (see `ChildProcess.run`).
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           directory: URL? = nil, withErrors: Bool = false) async throws -> (Int32, String) {
+        let result = try await ChildProcess.run(executable, arguments, environment: environment, directory: directory)
+        return (result.status, withErrors ? result.output + result.errors : result.output)
+    }
+
     /// A short state directory: Unix socket paths are limited to 107 bytes.
     public static func makeStateDirectory() -> String {
         "/tmp/p11kms-d-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)

@@ -44,16 +44,16 @@ struct AWSSDKTests {
     }
 
     /// Runs a Python program; returns its status and output (stdout, then stderr).
-    static func python(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
-        let r = try ChildProcess.run("/usr/bin/env", ["python3"] + arguments, environment: environment)
+    static func python(_ arguments: [String], environment: [String: String]) async throws -> (Int32, String, String) {
+        let r = try await ChildProcess.run("/usr/bin/env", ["python3"] + arguments, environment: environment)
         return (r.status, r.output, r.errors)
     }
 
     /// One boto3 call as `c`: the response, or the error code.
     static func call(_ c: Credentials, _ operation: String, _ params: [String: Any] = [:],
-                     extra: [String: String] = [:]) throws -> [String: Any] {
+                     extra: [String: String] = [:]) async throws -> [String: Any] {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: params), as: UTF8.self)
-        let (status, out, err) = try python([scripts.appendingPathComponent("kms_call.py").path, operation, json],
+        let (status, out, err) = try await python([scripts.appendingPathComponent("kms_call.py").path, operation, json],
                                             environment: environment(c, extra: extra))
         guard status == 0, let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
             throw DaemonError("kms_call.py \(operation) failed: \(out) \(err)")
@@ -71,7 +71,7 @@ struct AWSSDKTests {
             #expect(c.endpoint.hasPrefix("http://127.0.0.1:") && d.tcpEndpoint == c.endpoint)
             var st = stat()
             #expect(stat(d.stateDirectory + "/aws-config", &st) == 0 && st.st_mode & 0o777 == 0o600)
-            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_walkthrough.py").path],
+            let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("boto3_walkthrough.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
             #expect(out.contains(#""ok": true"#) && out.contains("paginator"), "\(out)")
@@ -95,7 +95,7 @@ struct AWSSDKTests {
     @Test func boto3GrantsWork() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)
-            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_grants.py").path],
+            let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("boto3_grants.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
             #expect(out.contains(#""ok": true"#) && out.contains("list_retirable_grants paginator"), "\(out)")
@@ -107,7 +107,7 @@ struct AWSSDKTests {
     @Test func boto3DerivesSharedSecretsAndReadsLastUsage() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)
-            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_key_agreement.py").path],
+            let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("boto3_key_agreement.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
             #expect(out.contains(#""ok": true"#) && out.contains("ECC_NIST_P521") && out.contains("off-curve refused"), "\(out)")
@@ -117,7 +117,7 @@ struct AWSSDKTests {
     @Test func boto3SeesEachUnservedOperationRefusedWithAReason() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)
-            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("boto3_refused.py").path],
+            let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("boto3_refused.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
             #expect(out.contains(#""ok": true"#) && out.contains("update_custom_key_store"), "\(out)")
@@ -127,7 +127,7 @@ struct AWSSDKTests {
     @Test func brokenSignaturesAreRefusedByNameAndAudited() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)
-            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("sigv4_refusals.py").path],
+            let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("sigv4_refusals.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
             let refused = try Self.events(d).filter { $0["outcome"] as? String == "denied" }
@@ -153,25 +153,25 @@ struct AWSSDKTests {
                 "AWS_CONFIG_FILE": d.stateDirectory + "/aws-config", "AWS_PROFILE": "p11kms",
                 "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             ]) { $1 }
-            func aws(_ arguments: [String]) throws -> (Int32, String) {
-                let (status, text) = try DaemonProcess.run("/usr/bin/env", ["aws", "kms"] + arguments, environment: env,
+            func aws(_ arguments: [String]) async throws -> (Int32, String) {
+                let (status, text) = try await DaemonProcess.run("/usr/bin/env", ["aws", "kms"] + arguments, environment: env,
                                                            withErrors: true)
                 return (status, text.trimmingCharacters(in: .whitespacesAndNewlines))
             }
-            let (s1, keyID) = try aws(["create-key", "--description", "aws cli", "--query", "KeyMetadata.KeyId", "--output", "text"])
+            let (s1, keyID) = try await aws(["create-key", "--description", "aws cli", "--query", "KeyMetadata.KeyId", "--output", "text"])
             #expect(s1 == 0, "\(keyID)")
             let plain = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
             try Data("hello, aws cli".utf8).write(to: plain)
             defer { try? FileManager.default.removeItem(at: plain) }
-            let (s2, blob) = try aws(["encrypt", "--key-id", keyID, "--plaintext", "fileb://" + plain.path,
+            let (s2, blob) = try await aws(["encrypt", "--key-id", keyID, "--plaintext", "fileb://" + plain.path,
                                       "--query", "CiphertextBlob", "--output", "text"])
             #expect(s2 == 0, "\(blob)")
             let sealed = plain.appendingPathExtension("enc")
             try #require(Data(base64Encoded: blob)).write(to: sealed)
             defer { try? FileManager.default.removeItem(at: sealed) }
-            let (s3, opened) = try aws(["decrypt", "--ciphertext-blob", "fileb://" + sealed.path, "--query", "Plaintext", "--output", "text"])
+            let (s3, opened) = try await aws(["decrypt", "--ciphertext-blob", "fileb://" + sealed.path, "--query", "Plaintext", "--output", "text"])
             #expect(s3 == 0 && Data(base64Encoded: opened) == Data("hello, aws cli".utf8), "\(opened)")
-            let (s4, listed) = try aws(["list-keys", "--query", "Keys[].KeyId", "--output", "text"])
+            let (s4, listed) = try await aws(["list-keys", "--query", "Keys[].KeyId", "--output", "text"])
             #expect(s4 == 0 && listed.contains(keyID), "\(listed)")
         }
     }
@@ -245,7 +245,7 @@ struct AWSSDKTests {
 
         // Beyond loopback without TLS, the daemon refuses to start and says why.
         try config(listen: "0.0.0.0:0", tls: false).write(toFile: state + "/open.toml", atomically: true, encoding: .utf8)
-        let (refusedStatus, refusedOutput) = try DaemonProcess.run(
+        let (refusedStatus, refusedOutput) = try await DaemonProcess.run(
             try DaemonProcess.binary(), ["--config", state + "/open.toml"],
             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, withErrors: true)
         #expect(refusedStatus == 2 && refusedOutput.contains("needs TLS"), "\(refusedOutput)")
@@ -259,28 +259,28 @@ struct AWSSDKTests {
         let aliceAt = AWSSDKTests.Credentials(endpoint: endpoint, region: alice.region, accessKeyID: alice.accessKeyID, secret: alice.secret)
         let bobAt = AWSSDKTests.Credentials(endpoint: endpoint, region: bob.region, accessKeyID: bob.accessKeyID, secret: bob.secret)
 
-        let encrypted = try Self.call(aliceAt, "encrypt", ["KeyId": keyID, "Plaintext": Data("for alice".utf8).base64EncodedString()],
+        let encrypted = try await Self.call(aliceAt, "encrypt", ["KeyId": keyID, "Plaintext": Data("for alice".utf8).base64EncodedString()],
                                       extra: tls)
         #expect(encrypted["ok"] as? Bool == true, "\(encrypted)")
         let arn = (encrypted["response"] as? [String: Any])?["KeyId"] as? String
         #expect(arn == "arn:aws:kms:eu-west-9:123456789012:key/\(keyID)")
         let blob = (encrypted["response"] as? [String: Any])?["CiphertextBlob"] as? String ?? ""
-        let decrypted = try Self.call(aliceAt, "decrypt", ["CiphertextBlob": blob], extra: tls)
+        let decrypted = try await Self.call(aliceAt, "decrypt", ["CiphertextBlob": blob], extra: tls)
         #expect((decrypted["response"] as? [String: Any])?["Plaintext"] as? String == Data("for alice".utf8).base64EncodedString())
         // Bob is allowed by one statement and denied by another: the Deny wins.
-        let bobEncrypt = try Self.call(bobAt, "encrypt", ["KeyId": keyID, "Plaintext": "eA=="], extra: tls)
+        let bobEncrypt = try await Self.call(bobAt, "encrypt", ["KeyId": keyID, "Plaintext": "eA=="], extra: tls)
         #expect(bobEncrypt["error"] as? String == "AccessDeniedException", "\(bobEncrypt)")
         #expect((bobEncrypt["message"] as? String)?.contains("bob-app") == true, "\(bobEncrypt)")
-        #expect(try Self.call(bobAt, "decrypt", ["CiphertextBlob": blob], extra: tls)["error"] as? String == "AccessDeniedException")
+        await #expect(try Self.call(bobAt, "decrypt", ["CiphertextBlob": blob], extra: tls)["error"] as? String == "AccessDeniedException")
         // Alice may create keys (allow_create_key); a key she creates is hers by default, not Bob's.
-        let hers = try Self.call(aliceAt, "create_key", ["Description": "alice's own"], extra: tls)
+        let hers = try await Self.call(aliceAt, "create_key", ["Description": "alice's own"], extra: tls)
         let hersID = try #require(((hers["response"] as? [String: Any])?["KeyMetadata"] as? [String: Any])?["KeyId"] as? String, "\(hers)")
-        #expect(try Self.call(aliceAt, "generate_data_key", ["KeyId": hersID, "KeySpec": "AES_256"], extra: tls)["ok"] as? Bool == true)
-        #expect(try Self.call(bobAt, "generate_data_key", ["KeyId": hersID, "KeySpec": "AES_256"], extra: tls)["error"] as? String
+        await #expect(try Self.call(aliceAt, "generate_data_key", ["KeyId": hersID, "KeySpec": "AES_256"], extra: tls)["ok"] as? Bool == true)
+        await #expect(try Self.call(bobAt, "generate_data_key", ["KeyId": hersID, "KeySpec": "AES_256"], extra: tls)["error"] as? String
                 == "AccessDeniedException")
-        #expect(try Self.call(bobAt, "create_key", [:], extra: tls)["error"] as? String == "AccessDeniedException")
+        await #expect(try Self.call(bobAt, "create_key", [:], extra: tls)["error"] as? String == "AccessDeniedException")
         // Without the certificate in the trust store the client refuses the server: it really is TLS.
-        let untrusted = try Self.python([Self.scripts.appendingPathComponent("kms_call.py").path, "list_keys"],
+        let untrusted = try await Self.python([Self.scripts.appendingPathComponent("kms_call.py").path, "list_keys"],
                                         environment: Self.environment(aliceAt))
         #expect(untrusted.0 != 0 && untrusted.2.contains("SSL"), "\(untrusted)")
         #expect(try await daemon.stop() == 0)
@@ -299,7 +299,7 @@ struct AWSSDKTests {
     @Test func boto3RetriesThrottledRequests() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0", "--max-queued-requests", "0"]) { d in
             let c = try Self.devCredentials(d)
-            let (status, out, err) = try Self.python([Self.scripts.appendingPathComponent("throttled_burst.py").path],
+            let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("throttled_burst.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
             let result = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Int]

@@ -13,9 +13,9 @@ struct AccessAndAuditTests {
     static let secret = "attack at dawn, tenant acme"
 
     /// Runs one request as another uid (setpriv), through curl.
-    func call(as uid: UInt32, _ d: DaemonProcess, _ op: String, _ body: [String: Any]) throws -> (Int, [String: Any]) {
+    func call(as uid: UInt32, _ d: DaemonProcess, _ op: String, _ body: [String: Any]) async throws -> (Int, [String: Any]) {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-        let (_, out) = try DaemonProcess.run("/usr/bin/setpriv", [
+        let (_, out) = try await DaemonProcess.run("/usr/bin/setpriv", [
             "--reuid=\(uid)", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s", "--unix-socket", d.socketPath,
             "-H", "X-Amz-Target: TrentService.\(op)", "-H", "Content-Type: application/x-amz-json-1.1", "-d", json,
             "-w", "\n%{http_code}", "http://localhost/"])
@@ -42,29 +42,29 @@ struct AccessAndAuditTests {
         let plaintext = Data(Self.secret.utf8).base64EncodedString()
         let acme = ["tenant": "acme"]
 
-        let (s1, encrypted) = try call(as: 2001, daemon, "Encrypt", ["KeyId": keyID, "Plaintext": plaintext, "EncryptionContext": acme])
+        let (s1, encrypted) = try await call(as: 2001, daemon, "Encrypt", ["KeyId": keyID, "Plaintext": plaintext, "EncryptionContext": acme])
         #expect(s1 == 200, "\(encrypted)")
         let ciphertext = encrypted["CiphertextBlob"] as? String ?? ""
-        let (s2, e2) = try call(as: 2001, daemon, "Encrypt", ["KeyId": keyID, "Plaintext": plaintext, "EncryptionContext": ["tenant": "evil"]])
+        let (s2, e2) = try await call(as: 2001, daemon, "Encrypt", ["KeyId": keyID, "Plaintext": plaintext, "EncryptionContext": ["tenant": "evil"]])
         #expect(s2 == 400 && e2["__type"] as? String == "AccessDeniedException")
-        let (s3, dataKey) = try call(as: 2001, daemon, "GenerateDataKey", ["KeyId": keyID, "KeySpec": "AES_256", "EncryptionContext": acme])
+        let (s3, dataKey) = try await call(as: 2001, daemon, "GenerateDataKey", ["KeyId": keyID, "KeySpec": "AES_256", "EncryptionContext": acme])
         #expect(s3 == 200)
-        let (s4, e4) = try call(as: 2001, daemon, "Decrypt", ["CiphertextBlob": ciphertext, "EncryptionContext": acme])
+        let (s4, e4) = try await call(as: 2001, daemon, "Decrypt", ["CiphertextBlob": ciphertext, "EncryptionContext": acme])
         #expect(s4 == 400 && e4["__type"] as? String == "AccessDeniedException")
 
-        let (s5, decrypted) = try call(as: 2002, daemon, "Decrypt", ["CiphertextBlob": ciphertext, "EncryptionContext": acme])
+        let (s5, decrypted) = try await call(as: 2002, daemon, "Decrypt", ["CiphertextBlob": ciphertext, "EncryptionContext": acme])
         #expect(s5 == 200 && decrypted["Plaintext"] as? String == plaintext)
-        let (s6, e6) = try call(as: 2002, daemon, "Encrypt", ["KeyId": keyID, "Plaintext": plaintext, "EncryptionContext": acme])
+        let (s6, e6) = try await call(as: 2002, daemon, "Encrypt", ["KeyId": keyID, "Plaintext": plaintext, "EncryptionContext": acme])
         #expect(s6 == 400 && e6["__type"] as? String == "AccessDeniedException")
 
         for op in ["Encrypt", "Decrypt", "ListKeys"] {
             let body: [String: Any] = op == "Encrypt" ? ["KeyId": keyID, "Plaintext": plaintext]
                 : op == "Decrypt" ? ["CiphertextBlob": ciphertext, "EncryptionContext": acme] : [:]
-            let (status, error) = try call(as: 2003, daemon, op, body)
+            let (status, error) = try await call(as: 2003, daemon, op, body)
             #expect(status == 400 && error["__type"] as? String == "AccessDeniedException", "\(op) as 2003")
         }
         // The audit key's fingerprint, from the daemon rather than the state directory.
-        let (_, statusJSON) = try DaemonProcess.run(try DaemonProcess.cli(), ["status", "--socket", daemon.socketPath])
+        let (_, statusJSON) = try await DaemonProcess.run(try DaemonProcess.cli(), ["status", "--socket", daemon.socketPath])
         let fingerprint = try #require(((try? JSONSerialization.jsonObject(with: Data(statusJSON.utf8))) as? [String: Any])?[
             "audit_key_fingerprint"] as? String, "\(statusJSON)")
         #expect(fingerprint.hasPrefix("SHA256:") && fingerprint.count == 71)
@@ -85,7 +85,7 @@ struct AccessAndAuditTests {
         #expect(allowed?["key_version"] as? Int == 1 && (allowed?["encryption_context"] as? [String: String]) == acme)
 
         // The chain and its signed checkpoints verify offline.
-        let (status, report) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (status, report) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", daemon.stateDirectory + "/audit", "--public-key", daemon.stateDirectory + "/audit-public-key.pem",
             "--require-signed", "--key-fingerprint", fingerprint])
         #expect(status == 0, "\(report)")
@@ -114,7 +114,7 @@ struct AccessAndAuditTests {
             lines[2] = lines[2].replacingOccurrences(of: "\"seq\"", with: "\"seq\" ")
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: copy + "/audit.log", atomically: true, encoding: .utf8)
-        let (badStatus, badReport) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (badStatus, badReport) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", copy, "--public-key", daemon.stateDirectory + "/audit-public-key.pem"])
         #expect(badStatus == 1, "\(badReport)")
         #expect(badReport.contains("TAMPERED") && badReport.contains("audit.log:3"), "\(badReport)")
@@ -186,7 +186,7 @@ struct SealedMetadataDaemonTests {
         #expect(try await first.stop() == 0)
 
         let grantAll = #"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]}"#
-        let (rc, _) = try DaemonProcess.run("/usr/bin/sqlite3", [
+        let (rc, _) = try await DaemonProcess.run("/usr/bin/sqlite3", [
             state + "/metadata.sqlite", "UPDATE keys SET policy = '\(grantAll)' WHERE key_id = '\(victim)';"])
         #expect(rc == 0)
 

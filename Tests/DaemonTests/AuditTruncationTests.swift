@@ -32,7 +32,7 @@ struct AuditTruncationTests {
         #expect(all.count > firstRunLines)
         try (all.prefix(firstRunLines).joined(separator: "\n") + "\n").write(toFile: state + "/audit/audit.log",
                                                                               atomically: false, encoding: .utf8)
-        let (verifyStatus, report) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (verifyStatus, report) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", state + "/audit", "--public-key", state + "/audit-public-key.pem", "--require-signed"])
         #expect(verifyStatus == 0 && report.contains("intact"), "\(report)")
 
@@ -41,14 +41,14 @@ struct AuditTruncationTests {
         let (refusedStatus, refused) = try d.callJSON("Encrypt", ["KeyId": keyID, "Plaintext": plaintext])
         #expect(refusedStatus == 500 && refused["__type"] as? String == "KMSInternalException", "\(refused)")
         #expect((refused["message"] as? String)?.contains("acknowledge-truncation") == true, "\(refused)")
-        let (_, status) = try DaemonProcess.run(try DaemonProcess.cli(), ["status", "--socket", d.socketPath])
+        let (_, status) = try await DaemonProcess.run(try DaemonProcess.cli(), ["status", "--socket", d.socketPath])
         #expect(status.contains("audit_truncated"), "\(status)")
 
-        let (ackStatus, ack) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (ackStatus, ack) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "acknowledge-truncation", "--socket", d.socketPath], withErrors: true)
         #expect(ackStatus == 0 && ack.contains("acknowledged: the audit log ends at seq"), "\(ack)")
         #expect(try d.callJSON("Encrypt", ["KeyId": keyID, "Plaintext": plaintext]).0 == 200)
-        let (_, again) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (_, again) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "acknowledge-truncation", "--socket", d.socketPath])
         #expect(again.contains("nothing to acknowledge"), "\(again)")
         #expect(try await d.stop() == 0)
@@ -58,7 +58,7 @@ struct AuditTruncationTests {
         let ackLine = try #require(after.dropFirst(firstRunLines).first)
         #expect(ackLine.contains("\"operation\":\"AcknowledgeAuditTruncation\""), "\(ackLine)")
         #expect(ackLine.contains("\"uid\":\(getuid())"), "\(ackLine)")
-        let (finalStatus, finalReport) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (finalStatus, finalReport) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", state + "/audit", "--public-key", state + "/audit-public-key.pem", "--require-signed"])
         #expect(finalStatus == 0, "\(finalReport)")
     }

@@ -39,7 +39,7 @@ struct AuditVolumeTests {
             let events = try String(contentsOfFile: d.stateDirectory + "/audit/audit.log", encoding: .utf8)
                 .split(separator: "\n").filter { $0.contains(#""type":"event""#) && $0.contains(#""request_id""#) }
             #expect(events.count >= 10_002, "every request has its line (\(events.count))")
-            let (status, report) = try DaemonProcess.run(try DaemonProcess.cli(), [
+            let (status, report) = try await DaemonProcess.run(try DaemonProcess.cli(), [
                 "audit", "verify", d.stateDirectory + "/audit", "--public-key", d.stateDirectory + "/audit-public-key.pem",
                 "--require-signed", "--json"])
             #expect(status == 0, "\(report)")

@@ -89,7 +89,7 @@ struct GrantEndToEndTests {
         let encrypts = lines("Encrypt").filter { ($0["principal"] as? [String: Any])?["uid"] as? Int == 2001 }
         #expect(encrypts.map { "\($0["outcome"] as? String ?? "?"):\($0["grant_id"] as? String ?? "-")" }
                 == ["denied:-", "allowed:\(id)", "allowed:\(id)", "allowed:\(id)", "denied:-"])
-        let (status, report) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (status, report) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", daemon.stateDirectory + "/audit", "--public-key", daemon.stateDirectory + "/audit-public-key.pem"])
         #expect(status == 0 && report.contains("intact"), "\(report)")
     }

@@ -99,7 +99,7 @@ struct LifecycleTests {
 
         // A PIN file others can read is refused at start-up, naming the fix.
         #expect(chmod(state + "/user-pin", 0o644) == 0)
-        let refused = try ChildProcess.run(try DaemonProcess.binary(), ["--config", state + "/p11kmsd.toml"],
+        let refused = try await ChildProcess.run(try DaemonProcess.binary(), ["--config", state + "/p11kmsd.toml"],
                                            environment: ProcessInfo.processInfo.environment.merging(["SOFTHSM2_CONF": state + "/softhsm2.conf"]) { $1 })
         #expect(refused.status != 0)
         #expect(refused.errors.contains("chmod 600"), "\(refused.errors)")
@@ -110,15 +110,15 @@ struct LifecycleTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         let cli = try DaemonProcess.cli()
         // A token with PINs but none of the daemon's objects.
-        let (made, _) = try DaemonProcess.run(cli, ["token", "self-test", "--state-dir", state])
+        let (made, _) = try await DaemonProcess.run(cli, ["token", "self-test", "--state-dir", state])
         #expect(made == 0)
         let setup = ["token", "setup", "--state-dir", state, "--token-label", "p11kms-dev", "--pin-file", state + "/user-pin",
                      "--audit-public-key", state + "/audit.pem"]
-        let (first, created) = try DaemonProcess.run(cli, setup)
+        let (first, created) = try await DaemonProcess.run(cli, setup)
         #expect(first == 0 && created.components(separatedBy: "created ").count - 1 == 3, "\(created)")
-        let (second, present) = try DaemonProcess.run(cli, setup)
+        let (second, present) = try await DaemonProcess.run(cli, setup)
         #expect(second == 0 && present.components(separatedBy: "present ").count - 1 == 3, "idempotent: \(present)")
-        let (exported, pem) = try DaemonProcess.run(cli, ["audit", "export-public-key", "--state-dir", state, "--token-label", "p11kms-dev"])
+        let (exported, pem) = try await DaemonProcess.run(cli, ["audit", "export-public-key", "--state-dir", state, "--token-label", "p11kms-dev"])
         let written = try String(contentsOfFile: state + "/audit.pem", encoding: .utf8)
         #expect(exported == 0 && pem == written)
 
@@ -140,7 +140,7 @@ struct LifecycleTests {
         let encrypted = try daemon.callJSON("Encrypt", ["KeyId": key ?? "", "Plaintext": "aGk="]).0
         #expect(encrypted == 200)
         #expect(try await daemon.stop() == 0)
-        let (verified, report) = try DaemonProcess.run(cli, ["audit", "verify", state + "/audit", "--public-key", state + "/audit.pem"])
+        let (verified, report) = try await DaemonProcess.run(cli, ["audit", "verify", state + "/audit", "--public-key", state + "/audit.pem"])
         #expect(verified == 0, "\(report)")
     }
 
@@ -150,7 +150,7 @@ struct LifecycleTests {
         // and the state directory is made traversable; the daemon itself must refuse.
         try await withDaemon(arguments: ["--socket-group", "65534"]) { d in
             #expect(chmod(d.stateDirectory, 0o711) == 0)
-            let text = try ChildProcess.run("/usr/bin/setpriv", [
+            let text = try await ChildProcess.run("/usr/bin/setpriv", [
                 "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s",
                 "--unix-socket", d.socketPath, "-H", "X-Amz-Target: TrentService.ListKeys",
                 "-H", "Content-Type: application/x-amz-json-1.1", "-d", "{}", "-w", "\n%{http_code}",

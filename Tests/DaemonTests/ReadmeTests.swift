@@ -21,13 +21,13 @@ struct ReadmeTests {
     /// from a directory where `.p11kms-dev` is the daemon's state directory.
     /// `environment` replaces the inherited one.
     static func run(_ script: String, against d: DaemonProcess, environment: [String: String]? = nil,
-                    withErrors: Bool = false) throws -> (Int32, String) {
+                    withErrors: Bool = false) async throws -> (Int32, String) {
         let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: cwd) }
         try FileManager.default.createSymbolicLink(atPath: cwd.appendingPathComponent(".p11kms-dev").path,
                                                    withDestinationPath: d.stateDirectory)
-        return try DaemonProcess.run("/bin/bash", ["-euo", "pipefail", "-c", script],
+        return try await DaemonProcess.run("/bin/bash", ["-euo", "pipefail", "-c", script],
                                      environment: (environment ?? ProcessInfo.processInfo.environment)
                                         .merging(["HOME": cwd.path]) { $1 },   // a fresh home: no ~/.aws of the host's
                                      directory: cwd, withErrors: withErrors)
@@ -36,7 +36,7 @@ struct ReadmeTests {
     @Test func curlWalkthroughWorksAsWritten() async throws {
         let script = try Self.block(after: "<!-- tested: curl-walkthrough")
         try await withDaemon { d in
-            let (status, output) = try Self.run(script, against: d)
+            let (status, output) = try await Self.run(script, against: d)
             #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             #expect(lines.contains("hello, HSM"), "\(output)")
@@ -52,7 +52,7 @@ struct ReadmeTests {
         // `scripts/dev --tcp 127.0.0.1:4599`, on whatever port is free here.
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             // "With no other AWS setting": none of the host's AWS variables, nor its ~/.aws.
-            let (status, output) = try Self.run(
+            let (status, output) = try await Self.run(
                 script, against: d, environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") },
                 withErrors: true)
             #expect(status == 0, "\(output)")
@@ -71,7 +71,7 @@ struct ReadmeTests {
             let binaries = URL(fileURLWithPath: try DaemonProcess.cli()).deletingLastPathComponent().path
             let environment = ProcessInfo.processInfo.environment
                 .merging(["PATH": binaries + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]) { $1 }
-            let (status, output) = try Self.run(script, against: d, environment: environment)
+            let (status, output) = try await Self.run(script, against: d, environment: environment)
             #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0 == "hello, HSM" }.count == 2, "\(output)")

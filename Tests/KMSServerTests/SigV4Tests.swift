@@ -74,11 +74,11 @@ struct SigV4Tests {
     }
 
     /// botocore's own signer, at a fixed time: what real SDKs send verifies.
-    @Test func botocoreSignedRequestsVerify() throws {
+    @Test func botocoreSignedRequestsVerify() async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("aws-sdk/botocore_sign.py").path
         let body = #"{"KeyId":"alias/app","Plaintext":"aGVsbG8="}"#
-        let signed = try ChildProcess.run("/usr/bin/env", ["python3", script, Self.keyID, Self.secret, "local", "20261123T060000Z", body])
+        let signed = try await ChildProcess.run("/usr/bin/env", ["python3", script, Self.keyID, Self.secret, "local", "20261123T060000Z", body])
         try #require(signed.status == 0, "botocore_sign.py failed: \(signed.errors)")
         let data = signed.stdout
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
