@@ -137,19 +137,32 @@ public final class KMSClient: Sendable {
     /// itself audited). Returns the finding acknowledged, or nil when the log
     /// was not truncated.
     public func acknowledgeAuditTruncation() async throws -> String? {
-        var request = HTTPClientRequest(url: url + "admin/acknowledge-audit-truncation")
+        let object = try await acknowledge("acknowledge-audit-truncation")
+        return object["acknowledged"] as? Bool == true ? object["finding"] as? String ?? "" : nil
+    }
+
+    /// Accepts the metadata store as it is after the daemon's start-up check
+    /// held keys with rows older than the token's anchor (admins only).
+    /// Returns the keys accepted, or nil when none was held.
+    public func acknowledgeMetadataRollback() async throws -> [String]? {
+        let object = try await acknowledge("acknowledge-metadata-rollback")
+        return object["acknowledged"] as? Bool == true ? object["keys"] as? [String] ?? [] : nil
+    }
+
+    /// POSTs to /admin/<name>; the JSON object answered.
+    private func acknowledge(_ name: String) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: url + "admin/" + name)
         request.method = .POST
-        let response = try await send(request, operation: "acknowledge-audit-truncation")
+        let response = try await send(request, operation: name)
         let data = Data(buffer: response.body)
         guard response.status == .ok else {
             if let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
                let type = object["__type"] as? String {
                 throw KMSError(KMSError.Name(rawValue: type), object["message"] as? String ?? "")
             }
-            throw KMSClientError(.malformedResponse, "acknowledge-audit-truncation: HTTP \(response.status.code) from \(socketPath)")
+            throw KMSClientError(.malformedResponse, "\(name): HTTP \(response.status.code) from \(socketPath)")
         }
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return object["acknowledged"] as? Bool == true ? object["finding"] as? String ?? "" : nil
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 
     private struct RawResponse {

@@ -351,7 +351,10 @@ public final class KMSServer: Sendable {
             return await operationResponse(h, body: body, kind: kind, peer: peer, remoteAddress: remoteAddress)
         case (.POST, "/admin/acknowledge-audit-truncation"):
             return await acknowledgeAuditTruncation(peer: peer)
-        case (_, "/"), (_, "/health"), (_, "/metrics"), (_, "/admin/acknowledge-audit-truncation"):
+        case (.POST, "/admin/acknowledge-metadata-rollback"):
+            return await acknowledgeMetadataRollback(peer: peer)
+        case (_, "/"), (_, "/health"), (_, "/metrics"), (_, "/admin/acknowledge-audit-truncation"),
+             (_, "/admin/acknowledge-metadata-rollback"):
             return error(KMSError(.unknownOperation, "\(h.method.rawValue) is not allowed on \(path)."), status: .methodNotAllowed)
         default:
             return error(KMSError(.unknownOperation, "There is nothing at \(path.prefix(128)); send POST / with X-Amz-Target."),
@@ -417,6 +420,38 @@ public final class KMSServer: Sendable {
         }
         logger.notice("audit truncation acknowledged by uid \(peer.uid); serving again")
         let body = try? JSONSerialization.data(withJSONObject: ["acknowledged": true, "finding": finding.description], options: [.sortedKeys])
+        return Response(status: .ok, contentType: "application/json", body: body ?? Data())
+    }
+
+    /// An admin accepts the metadata store as it is after the start-up check
+    /// held keys whose rows are older than the token's anchor. Audited before
+    /// the anchor changes: if the line cannot be written nothing is accepted.
+    private func acknowledgeMetadataRollback(peer: Principal?) async -> Response {
+        guard let peer, engine.configuration.accessControl.admins.contains(peer) else {
+            logger.warning("refused a metadata rollback acknowledgement from uid \(peer.map { String($0.uid) } ?? "?"): not an admin")
+            return error(KMSError(.accessDenied, "Only the daemon's admins ([access] admins) may accept the metadata store's state."),
+                         status: .forbidden)
+        }
+        let held = engine.metadataRollbackFindings
+        guard !held.isEmpty else {
+            return Response(status: .ok, contentType: "application/json",
+                            body: Data(#"{"acknowledged":false,"message":"No key is held by the metadata check; nothing to acknowledge."}"#.utf8))
+        }
+        do {
+            try await service.audit.append(AuditEvent(
+                requestID: UUID().uuidString.lowercased(), operation: "AcknowledgeMetadataRollback",
+                principal: AuditPrincipal(peer), outcome: .allowed,
+                note: "an admin accepts the metadata store as it is; held keys: \(held.keys.sorted().joined(separator: ","))"))
+        } catch {
+            return self.error(KMSError.internalError("The acknowledgement could not be written to the audit log, so nothing was accepted: \(error)."))
+        }
+        let accepted: [String: String]
+        do { accepted = try await engine.acknowledgeMetadataRollback() } catch {
+            return self.error(KMSError.internalError("The token's metadata anchor could not be rewritten: \(error)."))
+        }
+        logger.notice("metadata state accepted by uid \(peer.uid) for \(accepted.count) keys; they serve after a restart")
+        let body = try? JSONSerialization.data(withJSONObject: ["acknowledged": true, "keys": accepted.keys.sorted()],
+                                               options: [.sortedKeys])
         return Response(status: .ok, contentType: "application/json", body: body ?? Data())
     }
 

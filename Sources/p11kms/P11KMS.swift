@@ -42,5 +42,5 @@ struct P11KMS: AsyncParsableCommand {
             completion script; the Debian package installs them.
             """,
         version: P11KMSRelease.version,
-        subcommands: KMSCommands.all + FileCommands.all + [TokenCommand.self, AuditCommand.self])
+        subcommands: KMSCommands.all + FileCommands.all + [TokenCommand.self, AuditCommand.self, MetadataCommand.self])
 }

@@ -71,6 +71,7 @@ struct Daemon {
         let store = SealedMetadataStore(
             inner: try SQLiteMetadataStore(path: c.stateDirectory + "/metadata.sqlite"),
             sealer: try await HSMMetadataSealer(pool: pool),
+            anchor: HSMMetadataAnchor(pool: pool),
             onTamper: { note in
                 logger.critical("\(note)")
                 try? await audit.append(.service(note, operation: "MetadataIntegrity"))

@@ -181,8 +181,8 @@ struct SealedMetadataDaemonTests {
         let state = DaemonProcess.makeStateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
         let first = try await DaemonProcess(stateDirectory: state)
-        let victim = (try first.callJSON("CreateKey", [:]).1["KeyMetadata"] as! [String: Any])["KeyId"] as! String
-        let bystander = (try first.callJSON("CreateKey", [:]).1["KeyMetadata"] as! [String: Any])["KeyId"] as! String
+        let victim = try MetadataRollbackDaemonTests.createKey(first, apartFrom: [])
+        let bystander = try MetadataRollbackDaemonTests.createKey(first, apartFrom: [victim])
         #expect(try await first.stop() == 0)
 
         let grantAll = #"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]}"#

@@ -193,7 +193,7 @@ struct PipelineTests {
         let r = try c.operation("TagResource", Self.json(["KeyId": key, "Tags": [["TagKey": "k\(n % 10)", "TagValue": "\(n)"]]]))
         // Refused only while the key is pending deletion.
         guard r.status == 200 || r.errorType == "KMSInvalidStateException" else {
-            throw DaemonError("TagResource: \(r.status) \(r.errorType ?? "")")
+            throw DaemonError("TagResource: \(r.status) \(r.errorType ?? ""): \(r.json["message"] as? String ?? "")")
         }
     }
 
@@ -349,7 +349,7 @@ struct PipelineTests {
             }
             #expect(try await check.stop() == 0)
         }
-        let (rc, out) = try DaemonProcess.run(try DaemonProcess.cli(), [
+        let (rc, out) = try await DaemonProcess.run(try DaemonProcess.cli(), [
             "audit", "verify", state + "/audit", "--public-key", state + "/audit-public-key.pem"])
         #expect(rc == 0, "audit verify after five crashes: \(out)")
     }

@@ -193,6 +193,16 @@ public final class KMSEngine: Sendable {
         return version
     }
 
+    /// An admin accepts the metadata store as it is, after the start-up
+    /// check found rows older than the token's anchor; returns the keys that
+    /// were held, which serve again once the daemon restarts.
+    public func acknowledgeMetadataRollback() async throws -> [String: String] {
+        try await store.acknowledgeAnchorFindings()
+    }
+
+    /// Keys held since start-up because their rows are older than the token's anchor.
+    public var metadataRollbackFindings: [String: String] { store.anchorFindings }
+
     /// Closes nothing it does not own: the pool and store belong to the caller.
     public var cacheStatistics: (hits: UInt64, misses: UInt64, size: Int) { vault.cacheStatistics }
 }

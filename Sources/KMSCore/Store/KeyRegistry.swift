@@ -89,6 +89,15 @@ public final class KeyRegistry: MetadataStore {
         return state.withLock { $0.tamperedKeys }.merging(reported) { loaded, _ in loaded }
     }
 
+    /// Accepts the store as it is as the state the token anchors (see
+    /// `SealedMetadataStore`); the keys it returns serve after a restart.
+    public func acknowledgeAnchorFindings() async throws -> [String: String] {
+        try await (inner as? SealedMetadataStore)?.acknowledgeAnchorFindings() ?? [:]
+    }
+
+    /// Keys held because their rows are older than the token's anchor.
+    public var anchorFindings: [String: String] { (inner as? SealedMetadataStore)?.anchorFindings ?? [:] }
+
     /// The number of keys held (for metrics and tests).
     public var keyCount: Int { state.withLock { $0.keys.count } }
 

@@ -9,8 +9,9 @@ import Synchronization
 /// rotation and deletion schedules), length-prefixed and domain-separated.
 /// Dates count in whole milliseconds, which survive the store's REAL
 /// columns exactly. Left out: the description and tags (informational) and
-/// a version's encryption counter, which only ever grows (a rolled-back
-/// counter is the one change this seal does not catch; see the README).
+/// a version's encryption counter, which changes on its own. A seal says
+/// who wrote a row, not that it is the latest: rolled-back rows and
+/// counters are caught by the token's anchor (`MetadataAnchor`).
 enum MetadataSeal {
     private struct Writer {
         var bytes: [UInt8]

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KMSConcurrency
 import KMSModel
 import Synchronization
 
@@ -11,19 +12,42 @@ import Synchronization
 /// writes an audit line) and listed in `tamperedKeys` for /health. It never
 /// grants anything: listings leave such rows out, so the scheduler cannot be
 /// steered into deleting or rotating a key either.
+///
+/// With an anchor (`MetadataAnchor`), every write also records the digest
+/// of the rows it leaves in the token, and loading checks the rows against
+/// it: a row, or a whole database, put back from an earlier moment makes
+/// the keys it belongs to refuse service in the same way.
 public final class SealedMetadataStore: MetadataStore {
     private let inner: any MetadataStore
     private let sealer: any MetadataSealer
     private let onTamper: @Sendable (String) async -> Void
+    private let anchor: (any MetadataAnchor)?
+    /// Serializes writes while an anchor is kept: the anchor must describe
+    /// the rows of one moment. Metadata changes are rare next to requests
+    /// (a counter lease is one write per 1,024 encryptions of a version).
+    private let anchorLock = AsyncSemaphore(value: 1)
+    private let book = Mutex(AnchorBook())
+
+    private struct AnchorBook {
+        var loaded = false
+        var state = MetadataAnchorState()
+        var anchored: MetadataAnchorValue?
+        /// Buckets whose rows did not match the anchor at load; their anchored
+        /// digest is kept until an admin acknowledges the state.
+        var held: Set<Int> = []
+        /// What each held key was found with, for the acknowledgement.
+        var findings: [String: String] = [:]
+    }
     /// Digests of (bytes, seal) pairs the HSM has already confirmed, so an
     /// unchanged row is checked in the HSM once, not on every request.
     private let verified = Mutex(Set<Data>())
     private let tampered = Mutex<[String: String]>([:])
 
-    public init(inner: any MetadataStore, sealer: any MetadataSealer,
+    public init(inner: any MetadataStore, sealer: any MetadataSealer, anchor: (any MetadataAnchor)? = nil,
                 onTamper: @escaping @Sendable (String) async -> Void = { _ in }) {
         self.inner = inner
         self.sealer = sealer
+        self.anchor = anchor
         self.onTamper = onTamper
     }
 
@@ -115,6 +139,126 @@ public final class SealedMetadataStore: MetadataStore {
         return a
     }
 
+    // MARK: Anchoring
+
+    private typealias Row = MetadataAnchorState.Row
+    private typealias Entry = MetadataAnchorState.Entry
+
+    private static func entry(_ k: KeyRecord) -> (Row, Entry?) { (.key(k.keyID), Entry(owner: k.keyID, digest: k.seal ?? [])) }
+    private static func entries(_ v: VersionRecord) -> [(Row, Entry?)] {
+        [(.version(v.keyID, v.version), Entry(owner: v.keyID, digest: v.seal ?? [])),
+         (.counter(v.keyID, v.version), MetadataAnchorState.counter(v.keyID, v.encryptionsReserved))]
+    }
+
+    /// Runs `commit` (one transaction of the inner store) so that the token's
+    /// anchor describes the rows before or after it at every moment: first
+    /// the anchor accepts both, then the commit, then the anchor accepts only
+    /// the new rows. Without an anchor, just the commit.
+    /// `changes` reads the entries as they are once the lock is held.
+    private func anchored(_ changes: (MetadataAnchorState) -> [(Row, Entry?)], _ commit: () async throws -> Void) async throws {
+        guard let anchor else { return try await commit() }
+        try await anchorLock.wait(timeout: .seconds(30))
+        defer { anchorLock.signal() }
+        if !book.withLock({ $0.loaded }) { try await load(inner.snapshot()) }
+        // Apply in memory first, keeping what to undo: no copy of the whole state.
+        let (before, next, pending) = book.withLock { b -> ([(Row, Entry?)], MetadataAnchorValue, MetadataAnchorValue) in
+            var undo: [(Row, Entry?)] = []
+            var touched: Set<Int> = []
+            for (row, entry) in changes(b.state) {
+                undo.append((row, b.state.entries[row]))
+                touched.formUnion(b.state.set(row, entry))
+            }
+            var next = b.anchored!
+            var pending = next
+            for bucket in touched where !b.held.contains(bucket) {
+                let digest = b.state.digest(bucket: bucket)
+                next.buckets[bucket] = digest
+                pending.pending[bucket] = digest
+            }
+            return (undo.reversed(), next, pending)
+        }
+        do {
+            try await anchor.write(pending)
+            try await commit()
+        } catch {
+            book.withLock { b in for (row, entry) in before { b.state.set(row, entry) } }
+            throw error
+        }
+        book.withLock { $0.anchored = next }
+        // The commit stands whatever happens now: if this write fails the
+        // token still accepts the new rows (as pending) and the next write
+        // replaces it.
+        try? await anchor.write(next)
+    }
+
+    /// Checks a raw snapshot against the anchor and keeps its entries;
+    /// returns the keys and aliases of buckets that do not match. The first
+    /// load on a token without an anchor makes it.
+    @discardableResult
+    private func load(_ raw: MetadataSnapshot) async throws -> (keys: [String: String], aliases: [String: String]) {
+        guard let anchor else { return ([:], [:]) }
+        var state = MetadataAnchorState(raw)
+        let digests = state.allDigests()
+        var held: Set<Int> = []
+        var value: MetadataAnchorValue
+        if let found = try await anchor.read() {
+            value = MetadataAnchorValue(buckets: found.buckets)
+            for bucket in 0..<MetadataAnchorValue.bucketCount where !found.accepts(digests[bucket], bucket: bucket) {
+                held.insert(bucket)
+            }
+            for bucket in 0..<MetadataAnchorValue.bucketCount where !held.contains(bucket) {
+                value.buckets[bucket] = digests[bucket]
+            }
+            if value != found { try await anchor.write(value) }
+        } else {
+            value = MetadataAnchorValue(buckets: digests)
+            try await anchor.write(value)
+        }
+        var keys: [String: String] = [:]
+        var aliases: [String: String] = [:]
+        let what = "its rows differ from what the token's metadata anchor records: a row or the database was put "
+            + "back from an earlier moment (or removed); acknowledge with `p11kms metadata acknowledge-rollback`"
+        for bucket in held {
+            let (owners, names) = state.contents(of: bucket)
+            for key in owners { keys[key] = what }
+            for name in names { aliases[name] = state.entries[.alias(name)]?.owner }
+        }
+        let findings = keys
+        book.withLock { b in
+            b.loaded = true
+            b.state = state
+            b.anchored = value
+            b.held = held
+            b.findings = findings
+        }
+        return (keys, aliases)
+    }
+
+    /// Accepts the store as it is now as the anchored state, after an admin
+    /// checked the finding; returns the keys that were held (empty: nothing
+    /// to acknowledge). The keys serve again once the daemon restarts and
+    /// reloads them.
+    public func acknowledgeAnchorFindings() async throws -> [String: String] {
+        guard let anchor else { return [:] }
+        try await anchorLock.wait(timeout: .seconds(30))
+        defer { anchorLock.signal() }
+        let findings = book.withLock { $0.findings }
+        guard !findings.isEmpty else { return [:] }
+        var state = MetadataAnchorState(try await inner.snapshot())
+        let value = MetadataAnchorValue(buckets: state.allDigests())
+        try await anchor.write(value)
+        book.withLock { b in
+            b.state = state
+            b.anchored = value
+            b.held = []
+            b.findings = [:]
+        }
+        return findings
+    }
+
+    /// Keys held by the anchor check since start-up, with what was found.
+    public var anchorFindings: [String: String] { book.withLock { $0.findings } }
+
     // MARK: MetadataStore
 
     public func key(id: String) async throws -> KeyRecord? {
@@ -133,11 +277,20 @@ public final class SealedMetadataStore: MetadataStore {
     public func insert(_ key: KeyRecord, version: VersionRecord?) async throws {
         var v: VersionRecord?
         if let version { v = try await sealed(version) }
-        try await inner.insert(try await sealed(key), version: v)
+        let (k, sealedVersion) = (try await sealed(key), v)
+        try await anchored({ _ in [Self.entry(k)] + (sealedVersion.map(Self.entries) ?? []) }) {
+            try await inner.insert(k, version: sealedVersion)
+        }
     }
 
-    public func update(_ key: KeyRecord) async throws { try await inner.update(try await sealed(key)) }
-    public func deleteKey(id: String) async throws { try await inner.deleteKey(id: id) }
+    public func update(_ key: KeyRecord) async throws {
+        let k = try await sealed(key)
+        try await anchored({ _ in [Self.entry(k)] }) { try await inner.update(k) }
+    }
+
+    public func deleteKey(id: String) async throws {
+        try await anchored({ $0.rows(of: id).map { ($0, nil) } }) { try await inner.deleteKey(id: id) }
+    }
 
     public func versions(keyID: String) async throws -> [VersionRecord] {
         var out: [VersionRecord] = []
@@ -151,15 +304,36 @@ public final class SealedMetadataStore: MetadataStore {
     }
 
     public func add(_ version: VersionRecord, updating key: KeyRecord) async throws {
-        try await inner.add(try await sealed(version), updating: try await sealed(key))
+        let (v, k) = (try await sealed(version), try await sealed(key))
+        try await anchored({ _ in Self.entries(v) + [Self.entry(k)] }) { try await inner.add(v, updating: k) }
     }
 
     public func deleteVersions(keyID: String, updating key: KeyRecord) async throws {
-        try await inner.deleteVersions(keyID: keyID, updating: try await sealed(key))
+        let k = try await sealed(key)
+        let versionRows: (MetadataAnchorState) -> [Row] = { state in
+            state.rows(of: keyID) { row in
+                switch row {
+                case .version, .counter: true
+                default: false
+                }
+            }
+        }
+        try await anchored({ versionRows($0).map { ($0, nil) } + [Self.entry(k)] }) {
+            try await inner.deleteVersions(keyID: keyID, updating: k)
+        }
     }
 
+    /// The counter is not in the version's seal (it changes on its own);
+    /// the anchor covers it, so a database put back with a lower count is
+    /// caught like any other old row.
     public func reserveEncryptions(keyID: String, version: UInt32, reserved: UInt64) async throws {
-        try await inner.reserveEncryptions(keyID: keyID, version: version, reserved: reserved)
+        // The store keeps the larger count when two leases cross; so does this.
+        try await anchored({ state in
+            let row = Row.counter(keyID, version)
+            return [(row, MetadataAnchorState.counter(keyID, max(reserved, state.counterValue(row) ?? 0)))]
+        }) {
+            try await inner.reserveEncryptions(keyID: keyID, version: version, reserved: reserved)
+        }
     }
 
     /// Every version row, checked or not. Only start-up reconciliation reads
@@ -182,9 +356,23 @@ public final class SealedMetadataStore: MetadataStore {
         return out
     }
 
-    public func insert(_ alias: AliasRecord) async throws { try await inner.insert(try await sealed(alias)) }
-    public func update(_ alias: AliasRecord) async throws { try await inner.update(try await sealed(alias)) }
-    public func deleteAlias(name: String) async throws { try await inner.deleteAlias(name: name) }
+    private static func entry(_ a: AliasRecord) -> (Row, Entry?) {
+        (.alias(a.aliasName), Entry(owner: a.targetKeyID, digest: a.seal ?? []))
+    }
+
+    public func insert(_ alias: AliasRecord) async throws {
+        let a = try await sealed(alias)
+        try await anchored({ _ in [Self.entry(a)] }) { try await inner.insert(a) }
+    }
+
+    public func update(_ alias: AliasRecord) async throws {
+        let a = try await sealed(alias)
+        try await anchored({ _ in [Self.entry(a)] }) { try await inner.update(a) }
+    }
+
+    public func deleteAlias(name: String) async throws {
+        try await anchored({ _ in [(.alias(name), nil)] }) { try await inner.deleteAlias(name: name) }
+    }
 
     public func importParameters(keyID: String) async throws -> ImportParametersRecord? {
         guard let parameters = try await inner.importParameters(keyID: keyID) else { return nil }
@@ -193,9 +381,14 @@ public final class SealedMetadataStore: MetadataStore {
     public func put(_ parameters: ImportParametersRecord) async throws {
         var sealed = parameters
         sealed.seal = try await sealer.seal(MetadataSeal.bytes(parameters))
-        try await inner.put(sealed)
+        let p = sealed
+        try await anchored({ _ in [(.importParameters(p.keyID), Entry(owner: p.keyID, digest: p.seal ?? []))] }) {
+            try await inner.put(p)
+        }
     }
-    public func deleteImportParameters(keyID: String) async throws { try await inner.deleteImportParameters(keyID: keyID) }
+    public func deleteImportParameters(keyID: String) async throws {
+        try await anchored({ _ in [(.importParameters(keyID), nil)] }) { try await inner.deleteImportParameters(keyID: keyID) }
+    }
     public func allImportParameters() async throws -> [ImportParametersRecord] {
         var checkedParameters: [ImportParametersRecord] = []
         // A bad row is left out (and reported), not allowed to fail the rest.
@@ -225,10 +418,15 @@ public final class SealedMetadataStore: MetadataStore {
     public func insert(_ grant: GrantRecord) async throws {
         var g = grant
         g.seal = try await sealer.seal(MetadataSeal.bytes(grant))
-        try await inner.insert(g)
+        let sealedGrant = g
+        try await anchored({ _ in [(.grant(sealedGrant.grantID), Entry(owner: sealedGrant.keyID, digest: sealedGrant.seal ?? []))] }) {
+            try await inner.insert(sealedGrant)
+        }
     }
 
-    public func deleteGrant(id: String) async throws { try await inner.deleteGrant(id: id) }
+    public func deleteGrant(id: String) async throws {
+        try await anchored({ _ in [(.grant(id), nil)] }) { try await inner.deleteGrant(id: id) }
+    }
 
     /// Every row, each checked: a row that fails is left out and its key (or
     /// alias) listed as tampered, and reported once.
@@ -236,6 +434,16 @@ public final class SealedMetadataStore: MetadataStore {
         let raw = try await inner.snapshot()
         var out = MetadataSnapshot(keys: [], versions: [], aliases: [], importParameters: [],
                                    tamperedKeys: raw.tamperedKeys, tamperedAliases: raw.tamperedAliases)
+        if anchor != nil {
+            try await anchorLock.wait(timeout: .seconds(30))
+            defer { anchorLock.signal() }
+            let (keys, aliases) = try await load(raw)
+            for (keyID, what) in keys.sorted(by: { $0.key < $1.key }) {
+                if out.tamperedKeys[keyID] == nil { out.tamperedKeys[keyID] = what }
+                _ = await report(keyID: keyID, what)
+            }
+            for (name, keyID) in aliases { out.tamperedAliases[name] = keyID }
+        }
         func tampered(_ keyID: String, _ what: String) async {
             if out.tamperedKeys[keyID] == nil { out.tamperedKeys[keyID] = what }
             _ = await report(keyID: keyID, what)
@@ -264,7 +472,7 @@ public final class SealedMetadataStore: MetadataStore {
                 await tampered(grant.keyID, "the row of grant \(grant.grantID)")
             }
         }
-        for alias in raw.aliases {
+        for alias in raw.aliases where out.tamperedAliases[alias.aliasName] == nil {
             if try await check(MetadataSeal.bytes(alias), alias.seal) {
                 out.aliases.append(alias)
             } else {
