@@ -75,8 +75,8 @@ extension TokenSetup {
             try session.setAttributes(domainKeyTemplates, of: found[0])
         } catch let error as PKCS11Error {
             throw PKCS11UsageError("the token does not let the domain key's CKA_UNWRAP_TEMPLATE be set after creation "
-                + "(\(error.code)); the key would have to be replaced and every wrapped version re-wrapped, "
-                + "which p11kms cannot do yet: keep this token in token storage mode")
+                + "(\(error.code)); the key must be replaced and every version wrapped under it re-wrapped: start "
+                + "p11kmsd once with --replace-domain-key, which does both inside the HSM")
         }
         let after = try probeUnwrapEnforcement(session, domainKey: found[0], mechanism: mechanism)
         guard after.isEnforced else {

@@ -82,8 +82,17 @@ struct Daemon {
                 var k = KMSConfiguration(arn: c.arn, keyStorage: c.keyStorage, cacheCapacity: c.cacheSize)
                 k.accessControl = c.access
                 k.allowUnenforcedUnwrapTemplate = c.allowUnenforcedUnwrapTemplate
+                k.replaceUnenforcedDomainKey = c.replaceUnenforcedDomainKey
                 return k
             }())
+        if let replacement = engine.domainKeyReplacement {
+            let note = replacement.replaced
+                ? "domain key replaced by one with an enforced unwrap template; \(replacement.keysRewrapped.count) keys "
+                    + "re-wrapped under KEKs of their own (take a new backup of the database)"
+                : "domain key not replaced: \(replacement.blocked); \(replacement.keysRewrapped.count) keys re-wrapped"
+            logger.notice("\(note)")
+            try? await audit.append(.service(note, operation: "ReplaceDomainKey"))
+        }
         let reconciliation = engine.reconciliation
         if reconciliation.orphanObjectsDestroyed > 0 || !reconciliation.keysMarkedUnavailable.isEmpty {
             logger.warning("start-up reconciliation", metadata: [

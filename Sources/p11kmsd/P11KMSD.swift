@@ -62,6 +62,13 @@ struct P11KMSD: AsyncParsableCommand {
         (created if missing).
         """, valueName: "path"))
     var kubernetesSocket: String?
+    @Flag(help: ArgumentHelp("""
+        Once, where the domain key does not enforce its unwrap template and the token cannot add it (p11kms token \
+        setup --upgrade says so): re-wrap every version of a key made before per-key KEKs under a new KEK of its own, \
+        inside the HSM, then replace the domain key with one that has the template. A database backup from before no \
+        longer unwraps; take a new one after.
+        """))
+    var replaceDomainKey = false
 
     func validate() throws {
         guard dev != (config != nil) else {
@@ -93,7 +100,7 @@ struct P11KMSD: AsyncParsableCommand {
         // A file-size limit reached must fail the write (EFBIG, and the
         // audit log then fails closed), not kill the daemon with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
-        let configuration: DaemonConfiguration
+        var configuration: DaemonConfiguration
         do {
             if dev {
                 var c = try DevSetup.configuration(stateDirectory: stateDir, keyStorage: keyStorage)
@@ -118,6 +125,7 @@ struct P11KMSD: AsyncParsableCommand {
             FileHandle.standardError.write(Data("p11kmsd: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        configuration.replaceUnenforcedDomainKey = replaceDomainKey
         let level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["P11KMS_LOG_LEVEL"] ?? configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -25,6 +25,14 @@ public struct KMSConfiguration: Sendable {
     /// key's unwrap template (key material extractable by a PIN holder).
     /// Off by default; the operator opts in by name, and /health says so.
     public var allowUnenforcedUnwrapTemplate = false
+    /// Where the domain key does not enforce its unwrap template and the
+    /// token cannot add it (SoftHSM): re-wrap every version of a key made
+    /// before per-key KEKs under a KEK of its own, then replace the domain
+    /// key with one that has the template. `p11kmsd --replace-domain-key`.
+    public var replaceUnenforcedDomainKey = false
+    /// False only to make keys as before per-key KEKs existed (the tests of
+    /// that migration); never in service.
+    public var makeKEKs = true
     /// Lets an operator correct what probing learnt (e.g. force the GCM IV
     /// policy of a token that misreports it), and tests narrow a profile.
     public var adjustProfile: (@Sendable (TokenProfile) -> TokenProfile)?

@@ -48,15 +48,25 @@ public final class KMSEngine: Sendable {
         let probed = try await pool.withSession { try TokenProfile.probe($0, slot: slot) }
         profile = configuration.adjustProfile?(probed) ?? probed
         vault = try await KeyVault(pool: pool, profile: profile, mode: configuration.keyStorage,
-                                   cacheCapacity: configuration.cacheCapacity)
+                                   cacheCapacity: configuration.cacheCapacity, makeKEKs: configuration.makeKEKs)
         // Wrapped storage is only as safe as the domain key's unwrap template:
         // without it, a PIN holder unwraps any version into readable material.
-        unwrapEnforcement = try await vault.probeUnwrapEnforcement()
-        if configuration.keyStorage == .wrapped, let enforcement = unwrapEnforcement, !enforcement.isEnforced,
+        var enforcement = try await vault.probeUnwrapEnforcement()
+        var replacement: DomainKeyReplacement?
+        if let found = enforcement, !found.isEnforced, configuration.replaceUnenforcedDomainKey {
+            let done = try await Self.replaceDomainKey(vault: vault, store: self.store)
+            replacement = done
+            if done.replaced { enforcement = try await vault.probeUnwrapEnforcement() }
+        }
+        unwrapEnforcement = enforcement
+        domainKeyReplacement = replacement
+        if configuration.keyStorage == .wrapped, let enforcement, !enforcement.isEnforced,
            !configuration.allowUnenforcedUnwrapTemplate {
-            throw KMSError.internalError("wrapped key storage refuses to start: the domain key's unwrap template is "
-                + "\(enforcement). Run `p11kms token setup --upgrade`, use token storage, or accept the risk by name with "
-                + "[keys] allow_unenforced_unwrap_template = true.")
+            var why = "wrapped key storage refuses to start: the domain key's unwrap template is \(enforcement)."
+            if let replacement, !replacement.replaced { why += " The domain key was not replaced: \(replacement.blocked)." }
+            throw KMSError.internalError(why + " Run `p11kms token setup --upgrade` (or, where the token cannot add the "
+                + "template, start p11kmsd once with --replace-domain-key), use token storage, or accept the risk by name "
+                + "with [keys] allow_unenforced_unwrap_template = true.")
         }
         try await reconcile()
     }
@@ -66,6 +76,9 @@ public final class KMSEngine: Sendable {
         public var orphanObjectsDestroyed: Int
         public var keysMarkedUnavailable: [String]
     }
+
+    /// What `--replace-domain-key` did at start-up; nil when it was not asked for or not needed.
+    public let domainKeyReplacement: DomainKeyReplacement?
 
     private let lastReconciliation = Mutex(Reconciliation(orphanObjectsDestroyed: 0, keysMarkedUnavailable: []))
     public var reconciliation: Reconciliation { lastReconciliation.withLock { $0 } }

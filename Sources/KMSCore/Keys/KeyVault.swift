@@ -27,6 +27,12 @@ import Synchronization
 final class KeyVault: Sendable {
     static let domainKeyLabel = TokenSetup.domainKeyLabel
     static let kekLabelPrefix = "p11kms-kek/"
+    /// A KEK being made for a key made before KEKs, until its re-wrapped
+    /// versions are committed (see `rewrapUnderNewKEK`).
+    static let pendingKEKLabelPrefix = "p11kms-kek-pending/"
+    /// The domain key that replaces one without an enforced unwrap template,
+    /// until the old one is destroyed.
+    static let nextDomainKeyLabel = TokenSetup.domainKeyLabel + "-next"
     static let versionLabelPrefix = "p11kms/"
     static let importLabelPrefix = "p11kms-import/"
 
@@ -54,14 +60,24 @@ final class KeyVault: Sendable {
     let profile: TokenProfile
     let mode: KeyStorageMode
     let cacheCapacity: Int
+    /// False only to make keys as before per-key KEKs (tests of the migration).
+    let makeKEKs: Bool
     private let cache: Mutex<Cache>
 
-    init(pool: SessionPool, profile: TokenProfile, mode: KeyStorageMode, cacheCapacity: Int) async throws {
+    init(pool: SessionPool, profile: TokenProfile, mode: KeyStorageMode, cacheCapacity: Int, makeKEKs: Bool = true) async throws {
         self.pool = pool
         self.profile = profile
         self.mode = mode
         self.cacheCapacity = max(1, cacheCapacity)
+        self.makeKEKs = makeKEKs
         cache = Mutex(Cache(generation: pool.statistics.generation))
+        // A domain key replacement cut short after the old key was destroyed.
+        try await pool.withSession { s in
+            if try s.findObjects([.class(.secretKey), .token(true), .label(Self.domainKeyLabel)]).isEmpty,
+               let next = try s.findObjects([.class(.secretKey), .token(true), .label(Self.nextDomainKeyLabel)]).first {
+                try s.setAttributes([.label(Self.domainKeyLabel)], of: next)
+            }
+        }
         try await refresh(force: true)
     }
 
@@ -159,6 +175,107 @@ final class KeyVault: Sendable {
         try await refresh()
         guard let kek = cache.withLock({ $0.keks.removeValue(forKey: keyID) }) else { return }
         try await pool.withSession { s in try s.destroyObject(kek) }
+    }
+
+    // MARK: Replacing a domain key without an unwrap template
+
+    /// Whether `keyID` has a KEK of its own on the token.
+    func hasKEK(_ keyID: String) async throws -> Bool {
+        try await refresh()
+        return cache.withLock { $0.keks[keyID] != nil }
+    }
+
+    /// Re-wraps the versions of a key made before per-key KEKs, which are
+    /// wrapped under a domain key the token does not hold to its unwrap
+    /// template, under a new KEK of the key's own, inside the HSM: each
+    /// version is unwrapped into an extractable session object (which the
+    /// old domain key allows, and which is why it is being replaced), wrapped
+    /// under the KEK and destroyed. The KEK is labelled pending until the
+    /// caller has committed the new blobs and calls `adoptKEK`: a crash before
+    /// that leaves the old rows and an unused pending KEK, which the next run
+    /// destroys. Returns the versions with their new blobs, and the KEK.
+    func rewrapUnderNewKEK(keyID: String, versions: [VersionRecord], spec: KeySpec, usage: KeyUsageType) async throws
+        -> (versions: [VersionRecord], kek: ObjectHandle) {
+        try await refresh()
+        let domain = try domainKey()
+        let wrap = try profile.rfc5649WrapMechanism()
+        let label = Self.pendingKEKLabelPrefix + keyID
+        let template = Self.unwrapTemplate(spec: spec, usage: usage).map { $0.type == .extractable ? .extractable(true) : $0 }
+        return try await pool.withSession { s in
+            for stale in try s.findObjects([.class(.secretKey), .token(true), .label(label)]) { try s.destroyObject(stale) }
+            let kek = try s.generateKey(.aes(bits: 256), KeyOptions(usage: [.wrap, .unwrap], token: true, label: label, extra: [
+                .unwrapTemplate(TokenSetup.domainUnwrapTemplate), .wrapTemplate(TokenSetup.domainWrapTemplate),
+            ]))
+            var out: [VersionRecord] = []
+            do {
+                for var v in versions {
+                    guard v.storage == .wrapped, let blob = v.wrappedKey else { continue }
+                    let key = try s.unwrapKey(blob, with: domain, mechanism: wrap, template: template)
+                    defer { try? s.destroyObject(key) }
+                    v.wrappedKey = try s.wrapKey(key, with: kek, mechanism: wrap)
+                    out.append(v)
+                }
+            } catch {
+                try? s.destroyObject(kek)
+                throw error
+            }
+            return (out, kek)
+        }
+    }
+
+    /// Makes a pending KEK `keyID`'s KEK, once its re-wrapped versions are committed.
+    func adoptKEK(_ kek: ObjectHandle, for keyID: String) async throws {
+        try await pool.withSession { s in try s.setAttributes([.label(Self.kekLabelPrefix + keyID)], of: kek) }
+        cache.withLock { $0.keks[keyID] = kek }
+    }
+
+    /// After a crash between committing re-wrapped versions and adopting
+    /// their KEK: adopts a pending KEK of `keyID` if it opens `probe` (the
+    /// key's stored blob), destroys it if not. Returns whether it was adopted.
+    func resumePendingKEK(for keyID: String, probe: VersionRecord, spec: KeySpec, usage: KeyUsageType) async throws -> Bool {
+        guard let blob = probe.wrappedKey else { return false }
+        let label = Self.pendingKEKLabelPrefix + keyID
+        let wrap = try profile.rfc5649WrapMechanism()
+        let template = Self.unwrapTemplate(spec: spec, usage: usage)
+        let adopted: ObjectHandle? = try await pool.withSession { s in
+            var adopted: ObjectHandle?
+            for kek in try s.findObjects([.class(.secretKey), .token(true), .label(label)]) {
+                if adopted == nil, let key = try? s.unwrapKey(blob, with: kek, mechanism: wrap, template: template) {
+                    try? s.destroyObject(key)
+                    adopted = kek
+                } else {
+                    try s.destroyObject(kek)
+                }
+            }
+            return adopted
+        }
+        guard let adopted else { return false }
+        try await adoptKEK(adopted, for: keyID)
+        return true
+    }
+
+    /// Replaces the domain key with one that has the unwrap and wrap
+    /// templates, once no version is wrapped under the old one: the new key
+    /// is made under a temporary label, the old one destroyed, the new one
+    /// relabelled. A crash leaves either both (the next run starts over) or
+    /// only the new one under its temporary label (the next run relabels it).
+    func replaceDomainKey() async throws {
+        try await pool.withSession { s in
+            let current = try s.findObjects([.class(.secretKey), .token(true), .label(Self.domainKeyLabel)])
+            let next = try s.findObjects([.class(.secretKey), .token(true), .label(Self.nextDomainKeyLabel)])
+            var replacement: ObjectHandle
+            if current.isEmpty, let made = next.first {
+                replacement = made
+            } else {
+                for stale in next { try s.destroyObject(stale) }
+                replacement = try s.generateKey(.aes(bits: 256), KeyOptions(
+                    usage: [.wrap, .unwrap], token: true, label: Self.nextDomainKeyLabel,
+                    extra: [.unwrapTemplate(TokenSetup.domainUnwrapTemplate), .wrapTemplate(TokenSetup.domainWrapTemplate)]))
+                for old in current { try s.destroyObject(old) }
+            }
+            try s.setAttributes([.label(Self.domainKeyLabel)], of: replacement)
+        }
+        try await refresh(force: true)
     }
 
     private func domainKey() throws -> ObjectHandle {
@@ -293,7 +410,7 @@ final class KeyVault: Sendable {
         // A new key's first version brings its KEK; later versions use the
         // key's wrapping key (the domain key for keys made before KEKs).
         let domain: ObjectHandle? = mode != .wrapped ? nil
-            : version == 1 ? try await ensureKEK(for: keyID) : try wrappingKey(for: keyID)
+            : version == 1 && makeKEKs ? try await ensureKEK(for: keyID) : try wrappingKey(for: keyID)
         let wrap = mode == .wrapped ? try profile.rfc5649WrapMechanism() : nil
         let label = Self.versionLabelPrefix + "\(keyID)/v\(version)"
         var options = KeyOptions(usage: usage.pkcs11Usage(asymmetric: spec.isAsymmetric))

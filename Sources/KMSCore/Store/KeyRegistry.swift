@@ -214,6 +214,17 @@ public final class KeyRegistry: MetadataStore {
         }
     }
 
+    public func replaceWrappedKeys(_ versions: [VersionRecord]) async throws {
+        try await durably { try await self.inner.replaceWrappedKeys(versions) }
+        state.withLock { s in
+            for v in versions {
+                guard let i = s.versions[v.keyID]?.firstIndex(where: { $0.version == v.version }) else { continue }
+                s.versions[v.keyID]![i].wrappedKey = v.wrappedKey
+                s.versions[v.keyID]![i].seal = v.seal
+            }
+        }
+    }
+
     public func reserveEncryptions(keyID: String, version: UInt32, reserved: UInt64) async throws {
         try await durably { try await self.inner.reserveEncryptions(keyID: keyID, version: version, reserved: reserved) }
         state.withLock { s in

@@ -22,6 +22,10 @@ public protocol MetadataStore: Sendable {
     func add(_ version: VersionRecord, updating key: KeyRecord) async throws
     /// Removes every version of a key and updates the key row in one transaction.
     func deleteVersions(keyID: String, updating key: KeyRecord) async throws
+    /// Replaces the wrapped material (and seal) of existing versions of one
+    /// key in one transaction: re-wrapping under a new key-encryption key.
+    /// Throws `MetadataStoreError.notFound` if a version is gone.
+    func replaceWrappedKeys(_ versions: [VersionRecord]) async throws
     /// Raises a version's reserved encryption count to `reserved` (never lowers it).
     func reserveEncryptions(keyID: String, version: UInt32, reserved: UInt64) async throws
     /// Every version of every key (start-up reconciliation).

@@ -142,6 +142,16 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func replaceWrappedKeys(_ versions: [VersionRecord]) async throws {
+        try await write { db in
+            for v in versions {
+                try db.execute(sql: "UPDATE versions SET wrapped_key = ?, seal = ? WHERE key_id = ? AND version = ?",
+                               arguments: [v.wrappedKey.map { Data($0) }, v.seal.map { Data($0) }, v.keyID, Int64(v.version)])
+                guard db.changesCount == 1 else { throw MetadataStoreError.notFound }
+            }
+        }
+    }
+
     public func reserveEncryptions(keyID: String, version: UInt32, reserved: UInt64) async throws {
         try await write { db in
             try db.execute(

@@ -323,6 +323,15 @@ public final class SealedMetadataStore: MetadataStore {
         }
     }
 
+    public func replaceWrappedKeys(_ versions: [VersionRecord]) async throws {
+        var sealedVersions: [VersionRecord] = []
+        for v in versions { sealedVersions.append(try await sealed(v)) }
+        let rows = sealedVersions
+        try await anchored({ _ in rows.map { (Row.version($0.keyID, $0.version), Entry(owner: $0.keyID, digest: $0.seal ?? [])) } }) {
+            try await inner.replaceWrappedKeys(rows)
+        }
+    }
+
     /// The counter is not in the version's seal (it changes on its own);
     /// the anchor covers it, so a database put back with a lower count is
     /// caught like any other old row.

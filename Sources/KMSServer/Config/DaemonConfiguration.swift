@@ -30,6 +30,10 @@ public struct DaemonConfiguration: Sendable {
     /// `[keys] allow_unenforced_unwrap_template`: wrapped storage on a token
     /// that does not enforce the domain key's unwrap template. Off by default.
     public var allowUnenforcedUnwrapTemplate = false
+    /// `p11kmsd --replace-domain-key`: re-wrap the versions of keys made
+    /// before per-key KEKs and replace a domain key without an enforced
+    /// unwrap template (a one-off, so a flag and not a config key).
+    public var replaceUnenforcedDomainKey = false
     public var arn = ARNFormat()
     public var logLevel: String = "info"
     /// How often scheduled rotations, deletions and expiries run.
