@@ -221,9 +221,10 @@ let package = Package(
             name: "JMESPathTests",
             dependencies: ["JMESPath"],
             // Expected answers generated with jmespath.py 1.1.0 (the reference
-            // implementation); see the README beside them.
+            // implementation), and the specification's compliance suite; see
+            // the README beside them.
             exclude: ["Resources/README.md"],
-            resources: [.copy("Resources/reference-cases.json")],
+            resources: [.copy("Resources/reference-cases.json"), .copy("Resources/compliance")],
             swiftSettings: swiftSettings
         ),
         // The percentile both benchmark tools use, so raw and daemon agree.
