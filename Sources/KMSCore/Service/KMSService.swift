@@ -201,6 +201,10 @@ public final class KMSService: Sendable {
             return KMSError.internalError("The request was cancelled because the service is shutting down; retry.")
         case let e as SessionPoolError:
             return KMSError(.dependencyTimeout, "The HSM is busy: \(e); retry with backoff.")
+        case let e as PKCS11Error:
+            // The function and return code only: nothing of the request.
+            logger.error("HSM error in \(operation?.rawValue ?? "unknown"): \(e)")
+            return KMSError.internalError("The HSM failed the request (\(e.code)); see the daemon log.")
         default:
             logger.error("internal error in \(operation?.rawValue ?? "unknown"): \(String(describing: type(of: error)))")
             return KMSError.internalError("The request failed inside the service; see the daemon log.")

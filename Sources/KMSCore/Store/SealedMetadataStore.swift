@@ -157,7 +157,7 @@ public final class SealedMetadataStore: MetadataStore {
     /// `changes` reads the entries as they are once the lock is held.
     private func anchored(_ changes: (MetadataAnchorState) -> [(Row, Entry?)], _ commit: () async throws -> Void) async throws {
         guard let anchor else { return try await commit() }
-        try await anchorLock.wait(timeout: .seconds(30))
+        try await waitForAnchor()
         defer { anchorLock.signal() }
         if !book.withLock({ $0.loaded }) { try await load(inner.snapshot()) }
         // Apply in memory first, keeping what to undo: no copy of the whole state.
@@ -189,6 +189,16 @@ public final class SealedMetadataStore: MetadataStore {
         // token still accepts the new rows (as pending) and the next write
         // replaces it.
         try? await anchor.write(next)
+    }
+
+    /// Takes the anchor lock; a wait past 30 s is answered as AWS answers a
+    /// timed-out dependency, which callers retry.
+    private func waitForAnchor() async throws {
+        do {
+            try await anchorLock.wait(timeout: .seconds(30))
+        } catch is AsyncSemaphore.TimedOut {
+            throw KMSError(.dependencyTimeout, "Other changes to the metadata store held it for more than 30 s; retry.")
+        }
     }
 
     /// Checks a raw snapshot against the anchor and keeps its entries;
@@ -240,7 +250,7 @@ public final class SealedMetadataStore: MetadataStore {
     /// reloads them.
     public func acknowledgeAnchorFindings() async throws -> [String: String] {
         guard let anchor else { return [:] }
-        try await anchorLock.wait(timeout: .seconds(30))
+        try await waitForAnchor()
         defer { anchorLock.signal() }
         let findings = book.withLock { $0.findings }
         guard !findings.isEmpty else { return [:] }
@@ -444,7 +454,7 @@ public final class SealedMetadataStore: MetadataStore {
         var out = MetadataSnapshot(keys: [], versions: [], aliases: [], importParameters: [],
                                    tamperedKeys: raw.tamperedKeys, tamperedAliases: raw.tamperedAliases)
         if anchor != nil {
-            try await anchorLock.wait(timeout: .seconds(30))
+            try await waitForAnchor()
             defer { anchorLock.signal() }
             let (keys, aliases) = try await load(raw)
             for (keyID, what) in keys.sorted(by: { $0.key < $1.key }) {
