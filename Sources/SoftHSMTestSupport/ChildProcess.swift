@@ -38,7 +38,7 @@ public enum ChildProcess {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = stdin ?? FileHandle.nullDevice
-        try process.run()
+        try ProcessEnvironment.run(process)
         // Process.run has closed the parent's copies of the child's ends.
         if let stdin, let input {
             let writer = stdin.fileHandleForWriting
@@ -71,7 +71,7 @@ public enum ChildProcess {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = stdin ?? FileHandle.nullDevice
-        try process.run()
+        try ProcessEnvironment.run(process)
         if let stdin, let input {
             let writer = stdin.fileHandleForWriting
             Thread.detachNewThread {

@@ -53,7 +53,7 @@ public enum SoftHSM {
     /// SoftHSM2 reads `SOFTHSM2_CONF` once, at `C_Initialize`, so this must
     /// happen before anything in the process loads the module.
     public static func load(configPath: String) throws -> PKCS11Module {
-        setenv("SOFTHSM2_CONF", configPath, 1)
+        ProcessEnvironment.withLock { _ = setenv("SOFTHSM2_CONF", configPath, 1) }
         return try PKCS11Module.load(path: modulePath())
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SoftHSMTestSupport
 import Testing
 
 /// The subcommands the main KMS CLI tests do not reach: re-encrypt,
@@ -58,7 +59,7 @@ struct KMSCLIRemainingTests {
             openssl.arguments = ["pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", path("wrap.der"),
                                  "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1",
                                  "-in", path("material.bin"), "-out", path("wrapped.bin")]
-            try openssl.run()
+            try ProcessEnvironment.run(openssl)
             openssl.waitUntilExit()
             #expect(openssl.terminationStatus == 0)
             let imported = try await d.p11kms("import-key-material", "--key-id", key, "--import-token", "fileb://" + path("token.bin"),

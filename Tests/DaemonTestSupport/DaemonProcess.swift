@@ -99,7 +99,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try ProcessEnvironment.run(process)
         output = PipeDrain(out.fileHandleForReading)
         errors = PipeDrain(err.fileHandleForReading)
         try await waitUntilListening()

@@ -202,7 +202,7 @@ struct AWSSDKTests {
                              "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                              "-keyout", state + "/tls.key", "-out", state + "/tls.crt"]
         openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
+        try ProcessEnvironment.run(openssl)
         openssl.waitUntilExit()
         try #require(openssl.terminationStatus == 0)
         chmod(state + "/tls.key", 0o600)

@@ -23,7 +23,7 @@ struct LifecycleTests {
             second.currentDirectoryURL = d.process.currentDirectoryURL
             second.standardOutput = FileHandle.nullDevice
             second.standardError = FileHandle.nullDevice
-            try second.run()
+            try ProcessEnvironment.run(second)
             second.waitUntilExit()
             #expect(second.terminationStatus != 0)
             #expect(try d.call("ListKeys").status == 200)

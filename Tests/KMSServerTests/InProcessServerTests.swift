@@ -685,7 +685,7 @@ struct PeerCredentialsTests {
         process.arguments = ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); sys.stdin.read()", path]
         let stdin = Pipe()
         process.standardInput = stdin
-        try process.run()
+        try ProcessEnvironment.run(process)
         defer {
             try? stdin.fileHandleForWriting.close()
             process.waitUntilExit()

@@ -1,4 +1,5 @@
 import Foundation
+import SoftHSMTestSupport
 import PKCS11
 import Testing
 
@@ -44,11 +45,15 @@ struct PINTests {
 
     @Test func environmentVariable() throws {
         let name = "P11KMS_TEST_PIN_\(UInt32.random(in: 0...UInt32.max))"
-        setenv(name, "env-pin", 1)
-        defer { unsetenv(name) }
-        #expect(string(try PIN.fromEnvironment(name)) == "env-pin")
+        // Under the lock every child start takes: a concurrent unsetenv can crash one.
+        let (pin, after) = try ProcessEnvironment.withLock {
+            setenv(name, "env-pin", 1)
+            defer { unsetenv(name) }
+            return (string(try PIN.fromEnvironment(name)), getenv(name))
+        }
+        #expect(pin == "env-pin")
         // Read once, then gone: children do not inherit it.
-        #expect(getenv(name) == nil)
+        #expect(after == nil)
         #expect(throws: PKCS11UsageError.self) { try PIN.fromEnvironment(name + "_UNSET") }
     }
 
@@ -60,8 +65,8 @@ struct PINTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(FileManager.default.createFile(atPath: dir + "/user-pin", contents: Data("cred-pin".utf8),
                                                attributes: [.posixPermissions: 0o400]))
-        setenv("CREDENTIALS_DIRECTORY", dir, 1)
-        defer { unsetenv("CREDENTIALS_DIRECTORY") }
+        ProcessEnvironment.withLock { _ = setenv("CREDENTIALS_DIRECTORY", dir, 1) }
+        defer { ProcessEnvironment.withLock { _ = unsetenv("CREDENTIALS_DIRECTORY") } }
         #expect(string(try PIN.fromCredentialsDirectory("user-pin")) == "cred-pin")
         #expect(throws: PKCS11UsageError.self) { try PIN.fromCredentialsDirectory("../etc/passwd") }
         #expect(throws: PKCS11UsageError.self) { try PIN.fromCredentialsDirectory("missing") }
