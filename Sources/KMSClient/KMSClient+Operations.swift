@@ -170,6 +170,32 @@ extension KMSClient {
         try await call(.getKeyLastUsage, request)
     }
 
+    // MARK: Custom key stores
+
+    public func createCustomKeyStore(_ request: CreateCustomKeyStoreRequest) async throws -> CreateCustomKeyStoreResponse {
+        try await call(.createCustomKeyStore, request)
+    }
+
+    public func describeCustomKeyStores(_ request: DescribeCustomKeyStoresRequest) async throws -> DescribeCustomKeyStoresResponse {
+        try await call(.describeCustomKeyStores, request)
+    }
+
+    public func updateCustomKeyStore(_ request: UpdateCustomKeyStoreRequest) async throws -> EmptyResponse {
+        try await call(.updateCustomKeyStore, request)
+    }
+
+    public func deleteCustomKeyStore(_ request: CustomKeyStoreIdRequest) async throws -> EmptyResponse {
+        try await call(.deleteCustomKeyStore, request)
+    }
+
+    public func connectCustomKeyStore(_ request: CustomKeyStoreIdRequest) async throws -> EmptyResponse {
+        try await call(.connectCustomKeyStore, request)
+    }
+
+    public func disconnectCustomKeyStore(_ request: CustomKeyStoreIdRequest) async throws -> EmptyResponse {
+        try await call(.disconnectCustomKeyStore, request)
+    }
+
     public func generateRandom(_ request: GenerateRandomRequest) async throws -> GenerateRandomResponse {
         try await call(.generateRandom, request)
     }

@@ -34,6 +34,8 @@ public enum KeyState: String, Codable, Sendable, CaseIterable {
 public enum Origin: String, Codable, Sendable, CaseIterable {
     case awsKMS = "AWS_KMS"
     case external = "EXTERNAL"
+    /// A key in a custom key store: here, on one of the daemon's extra tokens.
+    case awsCloudHSM = "AWS_CLOUDHSM"
 }
 
 public enum EncryptionAlgorithm: String, Codable, Sendable, CaseIterable {

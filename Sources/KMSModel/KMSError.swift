@@ -28,6 +28,13 @@ public struct KMSError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let accessDenied = Name(rawValue: "AccessDeniedException")
         public static let alreadyExists = Name(rawValue: "AlreadyExistsException")
         public static let conflict = Name(rawValue: "ConflictException")
+        // Custom key stores (extra PKCS#11 tokens as AWS_CLOUDHSM key stores).
+        public static let cloudHsmClusterInUse = Name(rawValue: "CloudHsmClusterInUseException")
+        public static let cloudHsmClusterNotFound = Name(rawValue: "CloudHsmClusterNotFoundException")
+        public static let customKeyStoreHasCMKs = Name(rawValue: "CustomKeyStoreHasCMKsException")
+        public static let customKeyStoreInvalidState = Name(rawValue: "CustomKeyStoreInvalidStateException")
+        public static let customKeyStoreNameInUse = Name(rawValue: "CustomKeyStoreNameInUseException")
+        public static let customKeyStoreNotFound = Name(rawValue: "CustomKeyStoreNotFoundException")
         public static let dependencyTimeout = Name(rawValue: "DependencyTimeoutException")
         public static let disabled = Name(rawValue: "DisabledException")
         public static let dryRunOperation = Name(rawValue: "DryRunOperationException")

@@ -48,4 +48,24 @@ public struct DevToken: Sendable {
     }
 
     public func userPIN() throws -> PIN { try PIN.fromFile(userPINFile) }
+
+    /// A second dev token labelled `name`, for a custom key store: made on
+    /// first use with random PINs in DIR/NAME.so-pin and DIR/NAME.user-pin
+    /// (0600); the user PIN is what CreateCustomKeyStore's KeyStorePassword
+    /// takes. Returns the user PIN file.
+    public static func prepareExtra(stateDirectory: String, name: String) throws -> String {
+        let dir = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        let module = try SoftHSM.load(configPath: dir + "/softhsm2.conf")
+        let soPINFile = dir + "/\(name).so-pin", userPINFile = dir + "/\(name).user-pin"
+        if (try? module.token(label: name)) != nil { return userPINFile }
+        for file in [soPINFile, userPINFile] {
+            let pin = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined() + "\n"
+            try? FileManager.default.removeItem(atPath: file)
+            guard FileManager.default.createFile(atPath: file, contents: Data(pin.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw PKCS11UsageError("cannot write \(file)")
+            }
+        }
+        _ = try SoftHSM.initToken(module: module, label: name, soPIN: PIN.fromFile(soPINFile), userPIN: PIN.fromFile(userPINFile))
+        return userPINFile
+    }
 }

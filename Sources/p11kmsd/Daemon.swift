@@ -83,6 +83,15 @@ struct Daemon {
                 k.accessControl = c.access
                 k.allowUnenforcedUnwrapTemplate = c.allowUnenforcedUnwrapTemplate
                 k.replaceUnenforcedDomainKey = c.replaceUnenforcedDomainKey
+                // [[tokens]]: how a custom key store's token is opened, with its password as the user PIN.
+                var openers: [String: @Sendable (PIN) throws -> SessionPool] = [:]
+                for t in c.extraTokens {
+                    openers[t.name] = { pin in
+                        let token = try PKCS11Module.load(path: t.module).token(label: t.tokenLabel)
+                        return try SessionPool(token: token, pin: pin, configuration: .init(maxSessions: 4))
+                    }
+                }
+                k.customKeyStoreTokens = CustomKeyStoreTokens(openers)
                 return k
             }())
         if let replacement = engine.domainKeyReplacement {
@@ -149,6 +158,7 @@ struct Daemon {
         try await ServiceGroup(configuration: group).run()
         do { try await engine.flushKeyUsage() } catch { logger.error("writing the keys' last use: \(error)") }
         do { try await audit.close() } catch { logger.error("closing the audit log: \(error)") }
+        await engine.closeCustomKeyStores()
         try await pool.shutdown()
         logger.info("stopped")
     }

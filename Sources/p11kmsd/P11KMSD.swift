@@ -6,6 +6,7 @@ import Glibc
 import KMSModel
 import KMSServer
 import Logging
+import SoftHSMTestSupport
 
 @main
 struct P11KMSD: AsyncParsableCommand {
@@ -69,6 +70,11 @@ struct P11KMSD: AsyncParsableCommand {
         longer unwraps; take a new one after.
         """))
     var replaceDomainKey = false
+    @Option(help: ArgumentHelp("""
+        Dev mode: also make (once) a second SoftHSM2 token with this label, a custom key store's CloudHsmClusterId \
+        (cluster-[2-7a-zA-Z]{11,16}); its user PIN, the KeyStorePassword, is in --state-dir/NAME.user-pin. Repeatable.
+        """, valueName: "name"))
+    var extraToken: [String] = []
 
     func validate() throws {
         guard dev != (config != nil) else {
@@ -114,6 +120,13 @@ struct P11KMSD: AsyncParsableCommand {
                 if let drainTimeout { c.server.drainTimeout = .milliseconds(Int64(drainTimeout * 1000)) }
                 if let schedulerInterval { c.schedulerInterval = .milliseconds(Int64(schedulerInterval * 1000)) }
                 if let tcp { try DevSetup.addTCPListener(&c, listen: tcp) }
+                for name in extraToken {
+                    guard DaemonConfiguration.ExtraToken.isValidName(name) else {
+                        throw ValidationError("--extra-token \(name) must look like a CloudHSM cluster id, cluster-[2-7a-zA-Z]{11,16}")
+                    }
+                    _ = try DevToken.prepareExtra(stateDirectory: c.stateDirectory, name: name)
+                    c.extraTokens.append(DaemonConfiguration.ExtraToken(name: name, module: c.module, tokenLabel: name))
+                }
                 if let kubernetesSocket {
                     c.kubernetes = KubernetesPluginConfiguration(socketPath: kubernetesSocket, socketGroup: socketGroup)
                 }

@@ -18,7 +18,7 @@ final class KMSCLIDaemon: Sendable {
         URL(fileURLWithPath: try DaemonProcess.binary()).deletingLastPathComponent()
     }
 
-    init() async throws { daemon = try await DaemonProcess() }
+    init(arguments: [String] = []) async throws { daemon = try await DaemonProcess(arguments: arguments) }
 
     func stop() async throws {
         _ = try await daemon.stop()
@@ -44,8 +44,8 @@ final class KMSCLIDaemon: Sendable {
     }
 }
 
-func withKMSCLIDaemon(_ body: (KMSCLIDaemon) async throws -> Void) async throws {
-    let daemon = try await KMSCLIDaemon()
+func withKMSCLIDaemon(arguments: [String] = [], _ body: (KMSCLIDaemon) async throws -> Void) async throws {
+    let daemon = try await KMSCLIDaemon(arguments: arguments)
     do {
         try await body(daemon)
     } catch {

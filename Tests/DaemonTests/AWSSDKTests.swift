@@ -114,13 +114,30 @@ struct AWSSDKTests {
         }
     }
 
+    @Test func boto3ManagesCustomKeyStoresOnASecondToken() async throws {
+        let cluster = "cluster-botothreetestaa"
+        try await withDaemon(arguments: ["--tcp", "127.0.0.1:0", "--extra-token", cluster]) { d in
+            let c = try Self.devCredentials(d)
+            let pin = try String(contentsOfFile: d.stateDirectory + "/\(cluster).user-pin", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let (status, out, err) = try await Self.python(
+                [Self.scripts.appendingPathComponent("boto3_custom_key_stores.py").path],
+                environment: Self.environment(c, extra: ["P11KMS_CKS_CLUSTER": cluster, "P11KMS_CKS_PIN": pin]))
+            #expect(status == 0, "\(out)\n\(err)")
+            #expect(out.contains(#""ok": true"#) && out.contains("delete_custom_key_store refusals"), "\(out)")
+            let log = try String(contentsOfFile: d.stateDirectory + "/audit/audit.log", encoding: .utf8)
+            #expect(!log.contains(pin), "the PIN is never in the audit log")
+            #expect(log.contains("\"operation\":\"ConnectCustomKeyStore\""))
+        }
+    }
+
     @Test func boto3SeesEachUnservedOperationRefusedWithAReason() async throws {
         try await withDaemon(arguments: ["--tcp", "127.0.0.1:0"]) { d in
             let c = try Self.devCredentials(d)
             let (status, out, err) = try await Self.python([Self.scripts.appendingPathComponent("boto3_refused.py").path],
                                                      environment: Self.environment(c))
             #expect(status == 0, "\(out)\n\(err)")
-            #expect(out.contains(#""ok": true"#) && out.contains("update_custom_key_store"), "\(out)")
+            #expect(out.contains(#""ok": true"#) && out.contains("create_custom_key_store"), "\(out)")
         }
     }
 

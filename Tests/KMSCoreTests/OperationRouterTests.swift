@@ -16,8 +16,7 @@ struct OperationRouterTests {
     }
 
     @Test("an operation this service does not perform is refused with a reason, not as unknown",
-          arguments: [KMSOperation.replicateKey, .updatePrimaryRegion, .connectCustomKeyStore, .describeCustomKeyStores,
-                      .updateCustomKeyStore, .disconnectCustomKeyStore, .deleteCustomKeyStore, .createCustomKeyStore])
+          arguments: [KMSOperation.replicateKey, .updatePrimaryRegion])
     func refusedOperations(_ op: KMSOperation) async throws {
         let error = await refusal(of: op, body: "{}")
         #expect(error?.name == .unsupportedOperation)
@@ -25,11 +24,7 @@ struct OperationRouterTests {
         #expect(await refusal(of: op, body: "[1]")?.name == .serialization, "the body is still checked")
     }
 
-    @Test func anExternalKeyStoreIsReferredToTheXKSProxy() async throws {
-        let error = await refusal(of: .createCustomKeyStore, body: #"{"CustomKeyStoreName":"x","CustomKeyStoreType":"EXTERNAL_KEY_STORE"}"#)
-        #expect(error?.name == .unsupportedOperation && error?.message.contains("XKS proxy") == true, "\(String(describing: error))")
-        let cloudHSM = await refusal(of: .createCustomKeyStore, body: #"{"CustomKeyStoreName":"x","CloudHsmClusterId":"c"}"#)
-        #expect(cloudHSM?.message.contains("Custom key stores") == true)
+    @Test func replicationIsRefusedForItsReason() async throws {
         let replicate = await refusal(of: .replicateKey, body: #"{"KeyId":"k","ReplicaRegion":"eu-west-1"}"#)
         #expect(replicate?.message.contains("one region") == true)
     }

@@ -20,6 +20,31 @@ struct ConfigErrorTests {
         }
     }
 
+    @Test("[[tokens]] entries name custom key stores' tokens, in the model's cluster id form")
+    func extraTokens() throws {
+        let config = try DaemonConfiguration.parse(hsm + """
+            [[tokens]]
+            name = "cluster-productionhsm"
+            token_label = "prod"
+            module = "/opt/vendor/lib.so"
+
+            [[tokens]]
+            name = "cluster-developmentsh"
+            token_label = "dev"
+            """)
+        #expect(config.extraTokens == [
+            .init(name: "cluster-productionhsm", module: "/opt/vendor/lib.so", tokenLabel: "prod"),
+            .init(name: "cluster-developmentsh", module: config.module, tokenLabel: "dev"),
+        ])
+        expectMessage(hsm + "[[tokens]]\nname = \"prod\"\ntoken_label = \"p\"\n",
+                      "tokens[0].name must look like a CloudHSM cluster id, cluster-[2-7a-zA-Z]{11,16} (it is what "
+                      + "CreateCustomKeyStore's CloudHsmClusterId names)")
+        expectMessage(hsm + "[[tokens]]\nname = \"cluster-productionhsm\"\n", "tokens[0].token_label is required")
+        expectMessage(hsm + "[[tokens]]\nname = \"cluster-productionhsm\"\ntoken_label = \"p\"\n"
+                      + "[[tokens]]\nname = \"cluster-productionhsm\"\ntoken_label = \"q\"\n",
+                      "tokens[1].name cluster-productionhsm is given twice")
+    }
+
     @Test("an unknown key or table is refused with its line")
     func unknownKeys() {
         expectMessage(hsm + "\n# a comment\npool_sise = 4\n", "unknown key hsm.pool_sise (line 6)")

@@ -13,11 +13,6 @@ calls = {
     "replicate_key": dict(KeyId=key, ReplicaRegion="eu-west-1"),
     "update_primary_region": dict(KeyId=key, PrimaryRegion="eu-west-1"),
     "create_custom_key_store": dict(CustomKeyStoreName="xks", CustomKeyStoreType="EXTERNAL_KEY_STORE"),
-    "connect_custom_key_store": dict(CustomKeyStoreId="cks-1"),
-    "describe_custom_key_stores": dict(),
-    "disconnect_custom_key_store": dict(CustomKeyStoreId="cks-1"),
-    "delete_custom_key_store": dict(CustomKeyStoreId="cks-1"),
-    "update_custom_key_store": dict(CustomKeyStoreId="cks-1", NewCustomKeyStoreName="n"),
 }
 for name, params in calls.items():
     try:

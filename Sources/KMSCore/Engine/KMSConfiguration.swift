@@ -33,6 +33,8 @@ public struct KMSConfiguration: Sendable {
     /// False only to make keys as before per-key KEKs existed (the tests of
     /// that migration); never in service.
     public var makeKEKs = true
+    /// The extra tokens custom key stores may name as `CloudHsmClusterId`.
+    public var customKeyStoreTokens = CustomKeyStoreTokens()
     /// Lets an operator correct what probing learnt (e.g. force the GCM IV
     /// policy of a token that misreports it), and tests narrow a profile.
     public var adjustProfile: (@Sendable (TokenProfile) -> TokenProfile)?

@@ -26,6 +26,8 @@ public final class KMSEngine: Sendable {
     let keyLocks: KeyLocks
     /// The last use of each key by each operation, flushed to the store in batches.
     let usage = KeyUsageTracker()
+    /// Custom key stores connected now (extra tokens).
+    let customKeyStoreConnections = CustomKeyStoreConnections()
     /// Parsed key policies by document text.
     let policyCache = Mutex<[String: KeyPolicy]>([:])
 
@@ -69,6 +71,7 @@ public final class KMSEngine: Sendable {
                 + "with [keys] allow_unenforced_unwrap_template = true.")
         }
         try await reconcile()
+        try await reconnectCustomKeyStores()
     }
 
     /// Outcome of start-up reconciliation, kept for health reporting.
@@ -84,13 +87,24 @@ public final class KMSEngine: Sendable {
     public var reconciliation: Reconciliation { lastReconciliation.withLock { $0 } }
 
     private func reconcile() async throws {
-        let versions = try await store.allVersions()
+        // Keys in custom key stores live on other tokens: not this token's to find or miss.
+        var elsewhere: Set<String> = []
+        var marker: String?
+        while true {
+            let page = try await store.keys(after: marker, limit: 1000)
+            for key in page where key.customKeyStoreID != nil { elsewhere.insert(key.keyID) }
+            guard page.count == 1000 else { break }
+            marker = page.last?.keyID
+        }
+        let versions = try await store.allVersions().filter { !elsewhere.contains($0.keyID) }
         let imports = try await store.allImportParameters().map(\.objectID)
         let (destroyed, missing) = try await vault.reconcile(known: versions, importKeys: imports)
         var unavailable: [String] = []
         for keyID in Set(missing.map(\.keyID)).sorted() {
             // A key whose metadata fails its check is left as it is (and refuses service).
-            guard (try? await store.key(id: keyID))??.state != .unavailable else { continue }
+            // (and one whose row is not readable here: another token's, or gone).
+            guard let key = try? await store.key(id: keyID), key.state != .unavailable, key.customKeyStoreID == nil
+            else { continue }
             try await changeKey(keyID) { key in key.state = .unavailable }
             unavailable.append(keyID)
         }

@@ -69,11 +69,14 @@ extension KMSEngine {
         try await withKeyLock(keyID) {
             guard let key = try await store.key(id: keyID), key.state == .pendingDeletion,
                   let date = key.deletionDate, date <= now else { return false }
+            // A key in a disconnected custom key store waits (vault(for:)
+            // throws): its material is destroyed when the store is back.
+            let keyVault = try vault(for: key)
             for version in try await store.versions(keyID: keyID) {
-                try await vault.destroy(version)
+                try await keyVault.destroy(version)
             }
             // With the KEK gone, no copy of the database unwraps this key again.
-            try await vault.destroyKEK(for: keyID)
+            try await keyVault.destroyKEK(for: keyID)
             if let parameters = try await store.importParameters(keyID: keyID) {
                 try await destroyImportKeyPair(parameters.objectID)
             }

@@ -26,6 +26,8 @@ public struct KeyRecord: Sendable, Hashable, Codable {
     public var importedMaterialCheck: [UInt8]?
     /// The newest version; nil while no material exists (pending import).
     public var currentVersion: UInt32?
+    /// The custom key store (an extra token) holding the key's material; nil: the daemon's own token.
+    public var customKeyStoreID: String?
     /// HMAC made in the HSM over the row (see `MetadataSeal`); nil until sealed.
     public var seal: [UInt8]?
 

@@ -89,8 +89,9 @@ extension KMSEngine {
         }
         let version = try await versionForEncryption(key, facts: facts)
         let aad = CiphertextBlob.aad(keyID: key.keyID, version: version.version, context: context)
-        let ivPolicy = profile.gcmIVPolicy
-        let box = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+        let keyVault = try vault(for: key)
+        let ivPolicy = keyVault.profile.gcmIVPolicy
+        let box = try await keyVault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             try s.aesGCMSeal(plaintext, key: h.key, aad: aad, ivPolicy: ivPolicy)
         }
         return CiphertextBlob(keyID: key.keyID, version: version.version, iv: box.iv, ciphertext: box.ciphertext,
@@ -143,7 +144,7 @@ extension KMSEngine {
         let aad = CiphertextBlob.aad(keyID: key.keyID, version: blob.version, context: context)
         let box = GCMSealedBox(iv: blob.iv, ciphertext: blob.ciphertext, tag: blob.tag)
         do {
-            let plaintext = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+            let plaintext = try await vault(for: key).withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
                 try s.aesGCMOpen(box, key: h.key, aad: aad)
             }
             return (key, plaintext, .symmetricDefault, version.keyMaterialID)
@@ -161,7 +162,7 @@ extension KMSEngine {
         }
         guard ciphertext.count == modulusBytes else { throw KMSError.invalidCiphertext }
         let native = profile.supportsOAEP(oaep.hash)
-        let result: [UInt8]? = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+        let result: [UInt8]? = try await vault(for: key).withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             if native {
                 return try? s.decrypt(ciphertext, key: h.key, mechanism: .rsaOAEP(oaep), expectedLength: modulusBytes)
             }

@@ -27,7 +27,7 @@ extension KMSEngine {
         let point = try PeerPublicKey.uncompressedPoint(peer, spec: key.keySpec)
         try dryRun(r.dryRun)
         let version = try await currentVersion(key, facts: facts)
-        let secret = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+        let secret = try await vault(for: key).withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             try s.ecdhSharedSecret(h.key, peerPoint: point, length: length)
         }
         return DeriveSharedSecretResponse(keyId: arn(key), sharedSecret: Data(secret),

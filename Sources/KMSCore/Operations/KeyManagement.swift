@@ -63,11 +63,26 @@ extension KMSEngine {
             throw KMSError.validation("KeyUsageType \(usage.rawValue) is not valid for KeySpec \(spec.rawValue); "
                                       + "use \(spec.allowedUsages.map(\.rawValue).joined(separator: " or ")).")
         }
-        if r.customKeyStoreId != nil || r.xksKeyId != nil {
-            throw KMSError.unsupported("Custom key stores are not supported; p11kms is itself the HSM-backed key store.")
+        if r.xksKeyId != nil {
+            throw KMSError.unsupported("XksKeyId names a key in an external key store, which p11kmsd does not use; see the "
+                + "XKS proxy feature for the other direction.")
         }
         if r.multiRegion == true { throw KMSError.unsupported("Multi-Region keys are not supported.") }
         let origin = r.origin ?? .awsKMS
+        // A custom key store (an extra token): symmetric keys only, Origin AWS_CLOUDHSM, as in AWS.
+        var keyVault = vault
+        if let storeID = r.customKeyStoreId {
+            guard origin == .awsCloudHSM else {
+                throw KMSError.validation("A key in a custom key store needs Origin AWS_CLOUDHSM.")
+            }
+            guard spec == .symmetricDefault && usage == .encryptDecrypt else {
+                throw KMSError.unsupported("Custom key stores hold SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys only, as in AWS.")
+            }
+            _ = try await customKeyStore(storeID)
+            keyVault = try connectedStore(storeID).vault
+        } else if origin == .awsCloudHSM {
+            throw KMSError.validation("Origin AWS_CLOUDHSM needs a CustomKeyStoreId: the custom key store to create the key in.")
+        }
         if origin == .external && spec.isAsymmetric {
             throw KMSError.unsupported("Importing key material is supported for SYMMETRIC_DEFAULT and HMAC keys.")
         }
@@ -90,10 +105,11 @@ extension KMSEngine {
         var key = KeyRecord(keyID: keyID, createdAt: now, description: r.description ?? "", keySpec: spec, keyUsage: usage,
                             origin: origin, state: origin == .external ? .pendingImport : .enabled, policy: policy,
                             tags: tags)
+        key.customKeyStoreID = r.customKeyStoreId
         var version: VersionRecord?
-        if origin == .awsKMS {
-            version = try await vault.createVersion(keyID: keyID, version: 1, spec: spec, usage: usage,
-                                                    rotationType: nil, now: now)
+        if origin == .awsKMS || origin == .awsCloudHSM {
+            version = try await keyVault.createVersion(keyID: keyID, version: 1, spec: spec, usage: usage,
+                                                       rotationType: nil, now: now)
             key.currentVersion = 1
         }
         do {
@@ -101,7 +117,7 @@ extension KMSEngine {
             try await store.insert(key, version: version)
         } catch let error where !(error is SimulatedCrash) {
             // Nothing refers to the new material: take it out of the HSM again.
-            if let version { try? await vault.destroy(version) }
+            if let version { try? await keyVault.destroy(version) }
             throw error
         }
         return CreateKeyResponse(keyMetadata: try await metadata(key))

@@ -12,7 +12,11 @@ extension KMSEngine {
         let sig = key.keySpec.signingAlgorithms(usage: key.keyUsage)
         let mac = key.keySpec.macAlgorithms
         let agreement = key.keySpec.keyAgreementAlgorithms(usage: key.keyUsage)
-        return KeyMetadata(
+        var cluster: String?
+        if let storeID = key.customKeyStoreID {
+            cluster = try await store.customKeyStores().first { $0.id == storeID }?.clusterID
+        }
+        var metadata = KeyMetadata(
             awsAccountId: configuration.arn.account, keyId: key.keyID, arn: arn(key), creationDate: key.createdAt,
             enabled: key.state == .enabled, description: key.description, keyUsage: key.keyUsage, keyState: key.state,
             deletionDate: key.deletionDate, validTo: key.validTo, origin: key.origin, expirationModel: key.expirationModel,
@@ -20,5 +24,8 @@ extension KMSEngine {
             encryptionAlgorithms: enc.isEmpty ? nil : enc, signingAlgorithms: sig.isEmpty ? nil : sig,
             macAlgorithms: mac.isEmpty ? nil : mac, keyAgreementAlgorithms: agreement.isEmpty ? nil : agreement, multiRegion: false,
             pendingDeletionWindowInDays: key.pendingWindowInDays, currentKeyMaterialId: current)
+        metadata.customKeyStoreId = key.customKeyStoreID
+        metadata.cloudHsmClusterId = cluster
+        return metadata
     }
 }

@@ -24,7 +24,7 @@ extension KMSEngine {
         try dryRun(r.dryRun)
         let version = try await currentVersion(key, facts: facts)
         let mechanism = Mechanism(algorithm.mechanismType)
-        let mac = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+        let mac = try await vault(for: key).withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             try s.sign(message, key: h.key, mechanism: mechanism)
         }
         return GenerateMacResponse(mac: Data(mac), macAlgorithm: algorithm, keyId: arn(key))
@@ -38,7 +38,7 @@ extension KMSEngine {
         try dryRun(r.dryRun)
         let version = try await currentVersion(key, facts: facts)
         let mechanism = Mechanism(algorithm.mechanismType)
-        let valid = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
+        let valid = try await vault(for: key).withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h in
             try s.verify(message, signature: mac, key: h.key, mechanism: mechanism)
         }
         guard valid else { throw KMSError(.kmsInvalidMac, "The MAC is not valid for this key, message and algorithm.") }
@@ -49,8 +49,13 @@ extension KMSEngine {
         try authorizeService(.generateRandom, caller: caller)
         let count = try Validate.required(r.numberOfBytes, "NumberOfBytes")
         try Validate.range(count, "NumberOfBytes", 1...1024)
-        if r.customKeyStoreId != nil { throw KMSError.unsupported("Custom key stores are not supported.") }
-        let bytes = try await pool.withSession { try $0.generateRandom(count: count) }
+        // From a custom key store's token when one is named, as in AWS.
+        var source = pool
+        if let storeID = r.customKeyStoreId {
+            _ = try await customKeyStore(storeID)
+            source = try connectedStore(storeID).pool
+        }
+        let bytes = try await source.withSession { try $0.generateRandom(count: count) }
         return GenerateRandomResponse(plaintext: Data(bytes))
     }
 }

@@ -6,6 +6,10 @@ extension KMSEngine {
         guard key.keySpec.supportsRotation else {
             throw KMSError.unsupported("\(arn(key)) is a \(key.keySpec.rawValue) key; only SYMMETRIC_DEFAULT keys rotate.")
         }
+        if let store = key.customKeyStoreID {
+            throw KMSError.unsupported("\(arn(key)) is in custom key store \(store); as in AWS, keys in custom key stores "
+                + "do not rotate. Create a new key there and move to it.")
+        }
         guard key.origin == .awsKMS else {
             throw KMSError.unsupported("\(arn(key)) has imported key material, which p11kms does not rotate.")
         }

@@ -65,7 +65,7 @@ extension KMSEngine {
             grantTokens: r.grantTokens, operation: .sign, caller: caller, facts: facts)
         try dryRun(r.dryRun)
         let version = try await currentVersion(key, facts: facts)
-        let signature = try await vault.withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h -> [UInt8] in
+        let signature = try await vault(for: key).withKey(version, spec: key.keySpec, usage: key.keyUsage) { s, h -> [UInt8] in
             switch algorithm {
             case .ed25519SHA512:
                 return try s.sign(message, key: h.key, mechanism: .eddsa)

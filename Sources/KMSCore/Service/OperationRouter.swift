@@ -65,6 +65,12 @@ struct OperationRouter: Sendable {
         add(.revokeGrant, KMSEngine.revokeGrant)
         add(.deriveSharedSecret, KMSEngine.deriveSharedSecret)
         add(.getKeyLastUsage, KMSEngine.getKeyLastUsage)
+        add(.createCustomKeyStore, KMSEngine.createCustomKeyStore)
+        add(.describeCustomKeyStores, KMSEngine.describeCustomKeyStores)
+        add(.updateCustomKeyStore, KMSEngine.updateCustomKeyStore)
+        add(.deleteCustomKeyStore, KMSEngine.deleteCustomKeyStore)
+        add(.connectCustomKeyStore, KMSEngine.connectCustomKeyStore)
+        add(.disconnectCustomKeyStore, KMSEngine.disconnectCustomKeyStore)
         for op in KMSOperation.allCases where Refusals.refuses(op) {
             h[op] = { _, body, _, _ in try Refusals.refuse(op, body: body) }
         }

@@ -98,6 +98,13 @@ public final class KeyRegistry: MetadataStore {
     /// Keys held because their rows are older than the token's anchor.
     public var anchorFindings: [String: String] { (inner as? SealedMetadataStore)?.anchorFindings ?? [:] }
 
+    // Custom key stores: rare, admin-only calls, answered by the store.
+    public func customKeyStores() async throws -> [CustomKeyStoreRecord] { try await inner.customKeyStores() }
+    public func put(_ store: CustomKeyStoreRecord) async throws { try await durably { try await self.inner.put(store) } }
+    public func deleteCustomKeyStore(id: String) async throws {
+        try await durably { try await self.inner.deleteCustomKeyStore(id: id) }
+    }
+
     /// The number of keys held (for metrics and tests).
     public var keyCount: Int { state.withLock { $0.keys.count } }
 

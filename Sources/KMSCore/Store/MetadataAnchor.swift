@@ -156,6 +156,7 @@ struct MetadataAnchorState: Sendable {
         case alias(String)
         case grant(String)
         case importParameters(String)
+        case customKeyStore(String)
 
         var name: [UInt8] {
             switch self {
@@ -165,6 +166,7 @@ struct MetadataAnchorState: Sendable {
             case .alias(let name): Array("a/\(name)".utf8)
             case .grant(let id): Array("g/\(id)".utf8)
             case .importParameters(let id): Array("i/\(id)".utf8)
+            case .customKeyStore(let id): Array("s/\(id)".utf8)
             }
         }
     }
@@ -289,7 +291,11 @@ struct MetadataAnchorState: Sendable {
         for a in s.aliases { set(.alias(a.aliasName), Entry(owner: a.targetKeyID, digest: a.seal ?? [])) }
         for g in s.grants { set(.grant(g.grantID), Entry(owner: g.keyID, digest: g.seal ?? [])) }
         for p in s.importParameters { set(.importParameters(p.keyID), Entry(owner: p.keyID, digest: p.seal ?? [])) }
+        for c in s.customKeyStores { set(.customKeyStore(c.id), Self.entry(c)) }
     }
+
+    /// A custom key store's row is owned by its id, so it has a bucket of its own choosing.
+    static func entry(_ c: CustomKeyStoreRecord) -> Entry { Entry(owner: c.id, digest: c.seal ?? []) }
 
     init() {}
 

@@ -47,6 +47,20 @@ enum MetadataSeal {
         w.field(k.expirationModel?.rawValue)
         w.field(k.importedMaterialCheck)
         w.field(k.currentVersion.map(Int64.init))
+        // Only when set, so the seals of rows made before custom key stores stay valid.
+        if let store = k.customKeyStoreID { w.field("custom-key-store:" + store) }
+        return w.bytes
+    }
+
+    static func bytes(_ c: CustomKeyStoreRecord) -> [UInt8] {
+        var w = Writer("custom-key-store")
+        w.field(c.id)
+        w.field(c.name)
+        w.field(c.clusterID)
+        w.field(c.trustAnchorCertificate)
+        w.field(c.encryptedPassword)
+        w.field(c.createdAt)
+        w.field(c.connected ? "connected" : "disconnected")
         return w.bytes
     }
 

@@ -6,6 +6,7 @@ public struct MetadataSnapshot: Sendable {
     public var aliases: [AliasRecord]
     public var importParameters: [ImportParametersRecord]
     public var grants: [GrantRecord]
+    public var customKeyStores: [CustomKeyStoreRecord]
     /// Keys with a row that failed its integrity check, with what failed;
     /// such a key refuses service. Their rows are left out of the lists above.
     public var tamperedKeys: [String: String]
@@ -14,7 +15,8 @@ public struct MetadataSnapshot: Sendable {
 
     public init(keys: [KeyRecord], versions: [VersionRecord], aliases: [AliasRecord],
                 importParameters: [ImportParametersRecord], grants: [GrantRecord] = [], tamperedKeys: [String: String] = [:],
-                tamperedAliases: [String: String] = [:]) {
+                tamperedAliases: [String: String] = [:], customKeyStores: [CustomKeyStoreRecord] = []) {
+        self.customKeyStores = customKeyStores
         self.keys = keys
         self.versions = versions
         self.aliases = aliases

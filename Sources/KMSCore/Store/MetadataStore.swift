@@ -64,6 +64,14 @@ public protocol MetadataStore: Sendable {
     /// When this store began tracking use (the schema migration that added it).
     func usageTrackingStart() async throws -> Date
 
+    // Custom key stores (extra tokens; issue #17). A key row naming a store
+    // keeps the store from being deleted.
+    /// Every custom key store, in id order.
+    func customKeyStores() async throws -> [CustomKeyStoreRecord]
+    /// Inserts or replaces a store; `alreadyExists` when its name or cluster is another store's.
+    func put(_ store: CustomKeyStoreRecord) async throws
+    func deleteCustomKeyStore(id: String) async throws
+
     // Loading.
     /// Every row, read in one transaction (the registry's start-up load).
     func snapshot() async throws -> MetadataSnapshot

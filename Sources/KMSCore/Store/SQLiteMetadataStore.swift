@@ -282,7 +282,27 @@ public final class SQLiteMetadataStore: MetadataStore {
                     .fetchAll(db).map(\.record),
                 aliases: try AliasRow.order(AliasRow.Columns.aliasName.collating(.binary)).fetchAll(db).map(\.record),
                 importParameters: try ImportParametersRow.fetchAll(db).map(\.record),
-                grants: try GrantRow.order(GrantRow.Columns.grantID.collating(.binary)).fetchAll(db).map(\.record))
+                grants: try GrantRow.order(GrantRow.Columns.grantID.collating(.binary)).fetchAll(db).map(\.record),
+                customKeyStores: try CustomKeyStoreRow.order(Column("id").collating(.binary)).fetchAll(db).map(\.record))
+        }
+    }
+
+    // MARK: Custom key stores
+
+    public func customKeyStores() async throws -> [CustomKeyStoreRecord] {
+        try await database.read { db in
+            try CustomKeyStoreRow.order(Column("id").collating(.binary)).fetchAll(db).map(\.record)
+        }
+    }
+
+    /// Inserts or replaces; a name or cluster taken by another store is `alreadyExists`.
+    public func put(_ store: CustomKeyStoreRecord) async throws {
+        try await write { db in try CustomKeyStoreRow(store).save(db) }
+    }
+
+    public func deleteCustomKeyStore(id: String) async throws {
+        try await write { db in
+            _ = try CustomKeyStoreRow.deleteOne(db, key: id)
         }
     }
 
@@ -446,6 +466,22 @@ extension SQLiteMetadataStore {
             try db.execute(sql: "INSERT INTO usage_tracking (started_at) VALUES (?)",
                            arguments: [Date().timeIntervalSince1970.rounded(.down)])
         }
+        // v6: custom key stores (extra tokens), and the store each key lives in (issue #17).
+        migrator.registerMigration("v6") { db in
+            try db.create(table: "custom_key_stores") { t in
+                t.primaryKey("id", .text).notNull()
+                t.column("name", .text).notNull().unique()
+                t.column("cluster_id", .text).notNull().unique()
+                t.column("trust_anchor_certificate", .text)
+                t.column("encrypted_password", .blob).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("connected", .boolean).notNull()
+                t.column("seal", .blob)
+            }
+            try db.alter(table: "keys") { t in
+                t.add(column: "custom_key_store_id", .text).references("custom_key_stores", onDelete: .restrict)
+            }
+        }
         return migrator
     }
 }
@@ -483,6 +519,7 @@ private struct KeyRow: FetchableRecord, PersistableRecord {
             importedMaterialCheck: decodeBytesIfPresent(row, "imported_material_check"),
             currentVersion: decodeIntegerIfPresent(row, "current_version"),
             seal: decodeBytesIfPresent(row, "seal"))
+        record.customKeyStoreID = row["custom_key_store_id"]
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -504,6 +541,32 @@ private struct KeyRow: FetchableRecord, PersistableRecord {
         container["expiration_model"] = record.expirationModel?.rawValue
         container["imported_material_check"] = record.importedMaterialCheck.map { Data($0) }
         container["current_version"] = record.currentVersion.map { Int64($0) }
+        container["custom_key_store_id"] = record.customKeyStoreID
+        container["seal"] = record.seal.map { Data($0) }
+    }
+}
+
+private struct CustomKeyStoreRow: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "custom_key_stores"
+    var record: CustomKeyStoreRecord
+    init(_ record: CustomKeyStoreRecord) { self.record = record }
+
+    init(row: Row) throws {
+        record = try CustomKeyStoreRecord(
+            id: row.decode(forColumn: "id"), name: row.decode(forColumn: "name"),
+            clusterID: row.decode(forColumn: "cluster_id"), trustAnchorCertificate: row["trust_anchor_certificate"],
+            encryptedPassword: decodeBytes(row, "encrypted_password"), createdAt: decodeDate(row, "created_at"),
+            connected: row.decode(forColumn: "connected"), seal: decodeBytesIfPresent(row, "seal"))
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = record.id
+        container["name"] = record.name
+        container["cluster_id"] = record.clusterID
+        container["trust_anchor_certificate"] = record.trustAnchorCertificate
+        container["encrypted_password"] = Data(record.encryptedPassword)
+        container["created_at"] = storedDate(record.createdAt)
+        container["connected"] = record.connected
         container["seal"] = record.seal.map { Data($0) }
     }
 }

@@ -443,6 +443,30 @@ public final class SealedMetadataStore: MetadataStore {
         }
     }
 
+    // A custom key store names the token keys live on and carries its PIN
+    // (encrypted), so its row is sealed and anchored like a key's. A bad row
+    // is left out, and reported.
+    public func customKeyStores() async throws -> [CustomKeyStoreRecord] {
+        var out: [CustomKeyStoreRecord] = []
+        for c in try await inner.customKeyStores() {
+            if try await check(MetadataSeal.bytes(c), c.seal) { out.append(c) } else { _ = await report(keyID: c.id, "its row") }
+        }
+        return out
+    }
+
+    public func put(_ store: CustomKeyStoreRecord) async throws {
+        var c = store
+        c.seal = try await sealer.seal(MetadataSeal.bytes(store))
+        let sealedStore = c
+        try await anchored({ _ in [(.customKeyStore(sealedStore.id), MetadataAnchorState.entry(sealedStore))] }) {
+            try await inner.put(sealedStore)
+        }
+    }
+
+    public func deleteCustomKeyStore(id: String) async throws {
+        try await anchored({ _ in [(.customKeyStore(id), nil)] }) { try await inner.deleteCustomKeyStore(id: id) }
+    }
+
     public func deleteGrant(id: String) async throws {
         try await anchored({ _ in [(.grant(id), nil)] }) { try await inner.deleteGrant(id: id) }
     }

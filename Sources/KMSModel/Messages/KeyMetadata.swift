@@ -27,6 +27,9 @@ public struct KeyMetadata: Codable, Sendable, Hashable {
     public var multiRegion: Bool
     public var pendingDeletionWindowInDays: Int?
     public var currentKeyMaterialId: String?
+    /// Set for a key in a custom key store (an extra token of the daemon's).
+    public var customKeyStoreId: String?
+    public var cloudHsmClusterId: String?
     public init(awsAccountId: String, keyId: String, arn: String, creationDate: Date, enabled: Bool,
                 description: String, keyUsage: KeyUsageType, keyState: KeyState, deletionDate: Date? = nil,
                 validTo: Date? = nil, origin: Origin, expirationModel: ExpirationModel? = nil, keyManager: String,

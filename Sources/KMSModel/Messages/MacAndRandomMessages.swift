@@ -56,7 +56,10 @@ public struct VerifyMacResponse: Codable, Sendable {
 public struct GenerateRandomRequest: Codable, Sendable {
     public var numberOfBytes: Int?
     public var customKeyStoreId: String?
-    public init(numberOfBytes: Int?) { self.numberOfBytes = numberOfBytes }
+    public init(numberOfBytes: Int?, customKeyStoreId: String? = nil) {
+        self.numberOfBytes = numberOfBytes
+        self.customKeyStoreId = customKeyStoreId
+    }
 }
 
 public struct GenerateRandomResponse: Codable, Sendable {

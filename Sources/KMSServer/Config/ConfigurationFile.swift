@@ -17,12 +17,22 @@ struct ConfigurationFile: Decodable {
     var kubernetes: Kubernetes?
     /// `[access_keys.NAME]`: one table per access key of the TCP listener.
     var accessKeys: [String: AccessKeyEntry]?
+    /// `[[tokens]]`: extra tokens that custom key stores may name.
+    var tokens: [ExtraToken]?
 
     enum CodingKeys: String, CodingKey {
         case stateDirectory = "state_directory", logLevel = "log_level"
         case schedulerIntervalSeconds = "scheduler_interval_seconds"
-        case hsm, keys, server, arn, access, audit, tcp, kubernetes
+        case hsm, keys, server, arn, access, audit, tcp, kubernetes, tokens
         case accessKeys = "access_keys"
+    }
+
+    struct ExtraToken: Decodable {
+        var name, module, tokenLabel: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, module, tokenLabel = "token_label"
+        }
     }
 
     struct HSM: Decodable {

@@ -30,6 +30,28 @@ public struct DaemonConfiguration: Sendable {
     /// `[keys] allow_unenforced_unwrap_template`: wrapped storage on a token
     /// that does not enforce the domain key's unwrap template. Off by default.
     public var allowUnenforcedUnwrapTemplate = false
+    /// `[[tokens]]`: extra tokens a custom key store may name as its
+    /// `CloudHsmClusterId` (the name); its `KeyStorePassword` is the token's user PIN.
+    public var extraTokens: [ExtraToken] = []
+
+    public struct ExtraToken: Sendable, Equatable {
+        public var name: String
+        public var module: String
+        public var tokenLabel: String
+        public init(name: String, module: String, tokenLabel: String) {
+            self.name = name
+            self.module = module
+            self.tokenLabel = tokenLabel
+        }
+
+        /// The model's CloudHsmClusterIdType: cluster-[2-7a-zA-Z]{11,16}.
+        public static func isValidName(_ s: String) -> Bool {
+            guard s.hasPrefix("cluster-") else { return false }
+            let rest = s.dropFirst(8)
+            return (11...16).contains(rest.count)
+                && rest.allSatisfy { ("2"..."7").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) }
+        }
+    }
     /// `p11kmsd --replace-domain-key`: re-wrap the versions of keys made
     /// before per-key KEKs and replace a domain key without an enforced
     /// unwrap template (a one-off, so a flag and not a config key).
@@ -149,6 +171,17 @@ public struct DaemonConfiguration: Sendable {
         }
         if let n = file.schedulerIntervalSeconds {
             config.schedulerInterval = .seconds(try positive(n, "scheduler_interval_seconds"))
+        }
+        for (i, t) in (file.tokens ?? []).enumerated() {
+            guard let name = t.name, ExtraToken.isValidName(name) else {
+                throw Invalid(description: "tokens[\(i)].name must look like a CloudHSM cluster id, "
+                    + "cluster-[2-7a-zA-Z]{11,16} (it is what CreateCustomKeyStore's CloudHsmClusterId names)")
+            }
+            guard let label = t.tokenLabel, !label.isEmpty else { throw Invalid(description: "tokens[\(i)].token_label is required") }
+            guard !config.extraTokens.contains(where: { $0.name == name }) else {
+                throw Invalid(description: "tokens[\(i)].name \(name) is given twice")
+            }
+            config.extraTokens.append(ExtraToken(name: name, module: t.module ?? module, tokenLabel: label))
         }
         if let admins = access.admins { config.access.admins = try principals(admins, "access.admins") }
         if let readers = server.metricsReaders {

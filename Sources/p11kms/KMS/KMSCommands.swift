@@ -49,5 +49,11 @@ enum KMSCommands {
         KMSListRetirableGrants.self,
         KMSRetireGrant.self,
         KMSRevokeGrant.self,
+        KMSCreateCustomKeyStore.self,
+        KMSDescribeCustomKeyStores.self,
+        KMSUpdateCustomKeyStore.self,
+        KMSDeleteCustomKeyStore.self,
+        KMSConnectCustomKeyStore.self,
+        KMSDisconnectCustomKeyStore.self,
     ]
 }

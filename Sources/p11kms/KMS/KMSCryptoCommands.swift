@@ -275,10 +275,12 @@ struct KMSGenerateRandom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate-random", abstract: "Random bytes from the HSM (GenerateRandom).")
     @Option(help: "How many bytes (1-1024).") var numberOfBytes: Int
+    @Option(help: "Draw them from this custom key store's token (it must be connected).") var customKeyStoreId: String?
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
-        try await kms.call(.generateRandom) { try await $0.generateRandom(GenerateRandomRequest(numberOfBytes: numberOfBytes)) }
+        let request = GenerateRandomRequest(numberOfBytes: numberOfBytes, customKeyStoreId: customKeyStoreId)
+        try await kms.call(.generateRandom) { try await $0.generateRandom(request) }
     }
 }
 

@@ -22,8 +22,11 @@ struct KMSCreateKey: AsyncParsableCommand {
     var policy: String?
     @Flag(help: "Accept a --policy that would lock you out of changing the policy.")
     var bypassPolicyLockoutSafetyCheck = false
-    @Option(help: KMSHelp.values("Where the key material comes from: EXTERNAL to import it (default AWS_KMS).", Origin.self))
+    @Option(help: KMSHelp.values("Where the key material comes from: EXTERNAL to import it, AWS_CLOUDHSM with "
+                                 + "--custom-key-store-id (default AWS_KMS).", Origin.self))
     var origin: Origin?
+    @Option(help: "Create the key in this custom key store (a connected extra token); needs --origin AWS_CLOUDHSM.")
+    var customKeyStoreId: String?
     @Option(parsing: .upToNextOption,
             help: "Tags: TagKey=KEY,TagValue=VALUE (several, space-separated or repeated), or a JSON list.")
     var tags: [String] = []
@@ -38,6 +41,7 @@ struct KMSCreateKey: AsyncParsableCommand {
             origin: origin,
             tags: try KMSInput.tags(tags))
         if bypassPolicyLockoutSafetyCheck { request.bypassPolicyLockoutSafetyCheck = true }
+        request.customKeyStoreId = customKeyStoreId
         try await kms.call(.createKey) { try await $0.createKey(request) }
     }
 }
