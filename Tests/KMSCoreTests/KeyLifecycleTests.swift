@@ -62,7 +62,11 @@ struct KeyLifecycleTests {
             await expectKMSError(.unsupportedOperation) { try await f.engine.createKey(multi, caller: f.caller) }
             var store = CreateKeyRequest()
             store.customKeyStoreId = "cks-1"
-            await expectKMSError(.unsupportedOperation) { try await f.engine.createKey(store, caller: f.caller) }
+            await expectKMSError(.validation, "a custom key store needs Origin AWS_CLOUDHSM") {
+                try await f.engine.createKey(store, caller: f.caller)
+            }
+            store.origin = .awsCloudHSM
+            await expectKMSError(.customKeyStoreNotFound) { try await f.engine.createKey(store, caller: f.caller) }
             await expectKMSError(.unsupportedOperation) {
                 try await f.engine.createKey(CreateKeyRequest(keyUsage: .signVerify, keySpec: .eccNistP256, origin: .external),
                                              caller: f.caller)
