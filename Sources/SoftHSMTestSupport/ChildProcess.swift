@@ -23,35 +23,56 @@ public enum ChildProcess {
         public var errors: String { String(decoding: stderr, as: UTF8.self) }
     }
 
+    /// A started child and the parent's ends of its pipes.
+    private struct Started {
+        let pid: pid_t
+        let stdout: CInt
+        let stderr: CInt
+    }
+
+    /// Starts the child through `Spawn` (not Foundation's Process: see there)
+    /// and hands `input` to a writer thread.
+    private static func start(_ executable: String, _ arguments: [String], environment: [String: String]?,
+                              directory: URL?, input: Data?) throws -> Started {
+        let out = try Spawn.pipe(), err = try Spawn.pipe()
+        let stdin = try input.map { _ in try Spawn.pipe() }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(executable, arguments, environment: environment, directory: directory?.path,
+                                  stdin: stdin?.read, stdout: out.write, stderr: err.write)
+        } catch {
+            for fd in [out.read, out.write, err.read, err.write] + (stdin.map { [$0.read, $0.write] } ?? []) { close(fd) }
+            throw error
+        }
+        // The child has its copies; the parent keeps only its own ends.
+        close(out.write)
+        close(err.write)
+        if let stdin, let input {
+            close(stdin.read)
+            let writer = stdin.write
+            Thread.detachNewThread {
+                writeAll(writer, input)
+                close(writer)
+            }
+        }
+        return Started(pid: pid, stdout: out.read, stderr: err.read)
+    }
+
+    /// Drains both pipes and reaps the child, on the calling thread.
+    private static func finish(_ started: Started) -> Result {
+        let errors = PipeDrain(FileHandle(fileDescriptor: started.stderr, closeOnDealloc: true))
+        let output = readToEnd(started.stdout)
+        close(started.stdout)
+        let errorBytes = errors.waitForEnd()
+        return Result(status: Spawn.wait(started.pid), stdout: output, stderr: errorBytes)
+    }
+
     /// Runs `executable` to its exit, feeding `input` (if any) to its
     /// standard input, and returns its status and both outputs.
     /// `environment` replaces the inherited one when given.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            directory: URL? = nil, input: Data? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe(), err = Pipe()
-        let stdin = input.map { _ in Pipe() }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = stdin ?? FileHandle.nullDevice
-        try ProcessEnvironment.run(process)
-        // Process.run has closed the parent's copies of the child's ends.
-        if let stdin, let input {
-            let writer = stdin.fileHandleForWriting
-            Thread.detachNewThread {
-                writeAll(writer.fileDescriptor, input)
-                try? writer.close()
-            }
-        }
-        let errors = PipeDrain(err.fileHandleForReading)
-        let output = readToEnd(out.fileHandleForReading.fileDescriptor)
-        let errorBytes = errors.waitForEnd()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: output, stderr: errorBytes)
+        finish(try start(executable, arguments, environment: environment, directory: directory, input: input))
     }
 
     /// `run` for async callers: the child's pipes are drained and its exit
@@ -61,25 +82,8 @@ public enum ChildProcess {
     /// terminates the child (SIGTERM), and the call throws.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            directory: URL? = nil, input: Data? = nil, timeout: Duration = .seconds(600)) async throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe(), err = Pipe()
-        let stdin = input.map { _ in Pipe() }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = stdin ?? FileHandle.nullDevice
-        try ProcessEnvironment.run(process)
-        if let stdin, let input {
-            let writer = stdin.fileHandleForWriting
-            Thread.detachNewThread {
-                writeAll(writer.fileDescriptor, input)
-                try? writer.close()
-            }
-        }
-        let pid = process.processIdentifier
+        let started = try start(executable, arguments, environment: environment, directory: directory, input: input)
+        let pid = started.pid
         let stopped = Mutex<String?>(nil)
         let stop: @Sendable (String) -> Void = { why in
             if stopped.withLock({ s in defer { s = s ?? why }; return s == nil }) { kill(pid, SIGTERM) }
@@ -91,14 +95,7 @@ public enum ChildProcess {
         defer { deadline.cancel() }
         let result: Result = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let readers = (out.fileHandleForReading, err.fileHandleForReading)
-                Thread.detachNewThread {
-                    let errors = PipeDrain(readers.1)
-                    let output = readToEnd(readers.0.fileDescriptor)
-                    let errorBytes = errors.waitForEnd()
-                    process.waitUntilExit()
-                    continuation.resume(returning: Result(status: process.terminationStatus, stdout: output, stderr: errorBytes))
-                }
+                Thread.detachNewThread { continuation.resume(returning: finish(started)) }
             }
         } onCancel: {
             stop("cancelled")

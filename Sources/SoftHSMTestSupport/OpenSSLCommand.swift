@@ -15,14 +15,8 @@ public enum OpenSSLCommand {
         try Data(spki).write(to: key)
         try Data(digest).write(to: input)
         try Data(derSignature).write(to: sig)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", key.path,
-                             "-in", input.path, "-sigfile", sig.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        // ChildProcess, not Foundation's Process (see Spawn).
+        return try ChildProcess.run("/usr/bin/openssl", ["pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", key.path,
+                                                         "-in", input.path, "-sigfile", sig.path]).status == 0
     }
 }

@@ -7,12 +7,11 @@ import Testing
 ///
 /// The terminal is a tmux pane, read with capture-pane, as the issue asks.
 ///
-/// tmux is started through Python's subprocess, which closes every
-/// descriptor but 0-2 in the child: Foundation's `Process` watches a child
-/// through a socket the child inherits (seen as fd 30), tmux's client forks
-/// its server with it, and so a `tmux new-session -d` run by `Process` returns
-/// only when the server has exited (an earlier try saw "no server running"
-/// at the first capture-pane, and took that for a vanished server).
+/// An earlier try saw "no server running" at the first capture-pane: under
+/// Foundation's `Process`, which watches a child through a socket the child
+/// inherits, tmux's client forked its server with that socket, so
+/// `tmux new-session -d` returned only when the server had exited. Children
+/// now start through `Spawn`, which closes every descriptor above 2.
 @Suite("encrypt-file progress bar", .serialized)
 struct ProgressBarTests {
     @Test func aLargeFileShowsBytesRateAndTimeLeftOnATerminal() async throws {
@@ -29,10 +28,7 @@ struct ProgressBarTests {
 
         let socket = daemon.stateDirectory + "/tmux.sock"
         func tmux(_ arguments: [String]) async throws -> (Int32, String) {
-            try await DaemonProcess.run("/usr/bin/env", [
-                "python3", "-c", "import subprocess, sys; r = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, "
-                    + "capture_output=True, text=True); print(r.stdout + r.stderr, end=''); sys.exit(r.returncode)",
-                "/usr/bin/tmux", "-S", socket, "-f", "/dev/null"] + arguments)
+            try await DaemonProcess.run("/usr/bin/tmux", ["-S", socket, "-f", "/dev/null"] + arguments, withErrors: true)
         }
         /// Runs encrypt-file in a new 140-column pane and returns the screen once it is done.
         func onTerminal(_ extra: [String], output: String) async throws -> String {

@@ -12,7 +12,7 @@ import Glibc
 public final class DaemonProcess: @unchecked Sendable {
     // @unchecked: the Process is only touched by the test that owns this object.
     public let stateDirectory: String
-    public let process: Process
+    public let process: SpawnedChild
     public let socketPath: String
     /// Both streams are read as they come, each on a thread of its own: a
     /// pipe left unread fills (64 KiB) and then blocks the daemon's next line.
@@ -82,26 +82,26 @@ public final class DaemonProcess: @unchecked Sendable {
                 wrapper: [String] = []) async throws {
         self.stateDirectory = stateDirectory
         self.socketPath = socketPath
-        process = Process()
-        if let launcher = wrapper.first {
-            process.executableURL = URL(fileURLWithPath: launcher)
-            process.arguments = Array(wrapper.dropFirst()) + [try Self.binary()] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: try Self.binary())
-            process.arguments = arguments
-        }
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
+        let binary = try Self.binary()
+        let (executable, argv) = wrapper.first.map { ($0, Array(wrapper.dropFirst()) + [binary] + arguments) } ?? (binary, arguments)
         // Run from the checkout so softhsm-test.conf is found.
-        process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try ProcessEnvironment.run(process)
-        output = PipeDrain(out.fileHandleForReading)
-        errors = PipeDrain(err.fileHandleForReading)
+        let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+        let out = try Spawn.pipe(), err = try Spawn.pipe()
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(executable, argv,
+                                  environment: environment.isEmpty ? nil : ProcessEnvironment.current().merging(environment) { $1 },
+                                  directory: checkout, stdin: nil, stdout: out.write, stderr: err.write)
+        } catch {
+            for fd in [out.read, out.write, err.read, err.write] { close(fd) }
+            throw error
+        }
+        close(out.write)
+        close(err.write)
+        process = SpawnedChild(pid: pid)
+        output = PipeDrain(FileHandle(fileDescriptor: out.read, closeOnDealloc: true))
+        errors = PipeDrain(FileHandle(fileDescriptor: err.read, closeOnDealloc: true))
         try await waitUntilListening()
     }
 
@@ -124,14 +124,14 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// A daemon a failed test left running is killed, never left behind.
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { kill(process.pid, SIGKILL) }
     }
 
     public func stderrText() -> String {
         String(decoding: errors.data, as: UTF8.self)
     }
 
-    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { kill(process.pid, sig) }
 
     /// Waits for exit; returns the exit status.
     public func waitForExit(timeout: TimeInterval = 30) async throws -> Int32 {

@@ -213,15 +213,11 @@ struct AWSSDKTests {
         #expect(try await dev.stop() == 0)
 
         // A self-signed certificate for 127.0.0.1, and a secret file per key.
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-                             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                             "-keyout", state + "/tls.key", "-out", state + "/tls.crt"]
-        openssl.standardError = FileHandle.nullDevice
-        try ProcessEnvironment.run(openssl)
-        openssl.waitUntilExit()
-        try #require(openssl.terminationStatus == 0)
+        let openssl = try await ChildProcess.run("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", state + "/tls.key", "-out", state + "/tls.crt"])
+        try #require(openssl.status == 0, "\(openssl.errors)")
         chmod(state + "/tls.key", 0o600)
         let alice = AWSSDKTests.Credentials(endpoint: "", region: "eu-west-9", accessKeyID: "P11KALICE00000000001",
                                             secret: "alice-secret-alice-secret-alice-secret-1")

@@ -680,19 +680,16 @@ struct PeerCredentialsTests {
         let path = dir + "/p.sock"
         let (server, children) = try await listen(path)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); sys.stdin.read()", path]
-        let stdin = Pipe()
-        process.standardInput = stdin
-        try ProcessEnvironment.run(process)
-        defer {
-            try? stdin.fileHandleForWriting.close()
-            process.waitUntilExit()
-        }
+        // The child holds the connection until its stdin closes.
+        let stdin = try Spawn.pipe()
+        let pid = try Spawn.start(python, ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); sys.stdin.read()", path],
+                                  environment: nil, directory: nil, stdin: stdin.read, stdout: 1, stderr: 2)
+        close(stdin.read)
+        let process = SpawnedChild(pid: pid)
+        defer { close(stdin.write) }
         let child = try #require(await next(children))
         let principal = try await PeerCredentials.principal(of: child)
-        #expect(principal.pid == process.processIdentifier)
+        #expect(principal.pid == process.pid)
         #expect(principal.pid != getpid())
         #expect(principal.uid == getuid())
         let realPython = URL(fileURLWithPath: python).resolvingSymlinksInPath().path
