@@ -26,27 +26,30 @@ struct ProgressBarTests {
         try handle.close()
         let cli = try DaemonProcess.cli()
 
-        let socket = daemon.stateDirectory + "/tmux.sock"
-        func tmux(_ arguments: [String]) async throws -> (Int32, String) {
+        func tmux(_ socket: String, _ arguments: [String]) async throws -> (Int32, String) {
             try await DaemonProcess.run("/usr/bin/tmux", ["-S", socket, "-f", "/dev/null"] + arguments, withErrors: true)
         }
         /// Runs encrypt-file in a new 140-column pane and returns the screen once it is done.
         func onTerminal(_ extra: [String], output: String) async throws -> String {
             let command = ([cli, "encrypt-file", "--key-id", key, "--socket", daemon.socketPath] + extra + [input, output])
                 .map { "'\($0)'" }.joined(separator: " ") + "; echo exit=$?; sleep 60"
-            let (started, why) = try await tmux(["new-session", "-d", "-x", "140", "-y", "12", command])
+            // A server of its own per run: an earlier kill-server, run late,
+            // could otherwise end the next run's session.
+            let socket = daemon.stateDirectory + "/tmux-\(UUID().uuidString.prefix(8)).sock"
+            let (started, why) = try await tmux(socket, ["new-session", "-d", "-x", "140", "-y", "12", command])
             #expect(started == 0, "\(why)")
-            defer { Task { _ = try? await tmux(["kill-server"]) } }
             let deadline = ContinuousClock.now + .seconds(120)
+            var screen = ""
             while ContinuousClock.now < deadline {
-                let (_, screen) = try await tmux(["capture-pane", "-p"])
-                if screen.contains("exit=") {
-                    _ = try await tmux(["kill-server"])
-                    return screen
-                }
+                screen = try await tmux(socket, ["capture-pane", "-p"]).1
+                if screen.contains("exit=") { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            throw DaemonError("encrypt-file did not finish in its tmux pane within 120 s")
+            _ = try await tmux(socket, ["kill-server"])
+            guard screen.contains("exit=") else {
+                throw DaemonError("encrypt-file did not finish in its tmux pane within 120 s; the pane showed: \(screen)")
+            }
+            return screen
         }
         let shown = try await onTerminal([], output: input + ".bar")
         #expect(shown.contains("exit=0"), "\(shown)")
