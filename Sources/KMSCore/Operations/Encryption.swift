@@ -208,8 +208,9 @@ extension KMSEngine {
             }
             // Budget spent: rotate (once, whoever gets there first) and retry.
             guard key.origin == .awsKMS else {
-                throw KMSError.invalidState("\(arn(key)) has used its encryption budget of \(budget) for its imported "
-                                            + "material; it can still decrypt. Encrypt under a new key.")
+                let what = key.customKeyStoreID == nil ? "its imported material" : "its material in a custom key store, which does not rotate"
+                throw KMSError.invalidState("\(arn(key)) has used its encryption budget of \(budget) for \(what); it can "
+                                            + "still decrypt. Encrypt under a new key.")
             }
             let spent = version.version
             try await rotate(keyID: key.keyID, type: .automatic) { $0.currentVersion == spent }
