@@ -83,15 +83,12 @@ struct Daemon {
                 k.accessControl = c.access
                 k.allowUnenforcedUnwrapTemplate = c.allowUnenforcedUnwrapTemplate
                 k.replaceUnenforcedDomainKey = c.replaceUnenforcedDomainKey
-                // [[tokens]]: how a custom key store's token is opened, with its password as the user PIN.
-                var openers: [String: @Sendable (PIN) throws -> SessionPool] = [:]
+                // [[tokens]]: how a custom key store's token is found; its password is the user PIN.
+                var finders: [String: @Sendable () throws -> Token] = [:]
                 for t in c.extraTokens {
-                    openers[t.name] = { pin in
-                        let token = try PKCS11Module.load(path: t.module).token(label: t.tokenLabel)
-                        return try SessionPool(token: token, pin: pin, configuration: .init(maxSessions: 4))
-                    }
+                    finders[t.name] = { try PKCS11Module.load(path: t.module).token(label: t.tokenLabel) }
                 }
-                k.customKeyStoreTokens = CustomKeyStoreTokens(openers)
+                k.customKeyStoreTokens = CustomKeyStoreTokens(finders)
                 return k
             }())
         if let replacement = engine.domainKeyReplacement {

@@ -13,6 +13,8 @@ struct CustomKeyStoreTests {
     static let admin = Principal(uid: 1000, gid: 1000)
     static let stranger = Principal(uid: 2000, gid: 2000)
     static let cluster = "cluster-secondtokenaa"
+    /// Misconfigured: the daemon's own token.
+    static let ownToken = "cluster-owntokenbbbbb"
 
     struct Setup {
         let main: TestToken
@@ -25,10 +27,9 @@ struct CustomKeyStoreTests {
                                             sealer: try await HSMMetadataSealer(pool: pool), anchor: HSMMetadataAnchor(pool: pool))
             var configuration = KMSConfiguration(keyStorage: .wrapped)
             configuration.accessControl = AccessControl(admins: PrincipalSet(uids: [1000]), keyCreators: PrincipalSet(uids: [1000]))
-            let token = second.token
-            configuration.customKeyStoreTokens = CustomKeyStoreTokens([
-                CustomKeyStoreTests.cluster: { pin in try SessionPool(token: token, pin: pin, configuration: .init(maxSessions: 2)) },
-            ])
+            let (token, own) = (second.token, main.token)
+            configuration.customKeyStoreTokens = CustomKeyStoreTokens(
+                [CustomKeyStoreTests.cluster: { token }, CustomKeyStoreTests.ownToken: { own }], poolSize: 2)
             return try await KMSEngine(pool: pool, store: store, configuration: configuration)
         }
 
@@ -160,6 +161,19 @@ struct CustomKeyStoreTests {
         #expect(try await decrypt(restarted, homeBlob) == "home")
         #expect(await restarted.health().metadataTampered.isEmpty)
         await restarted.closeCustomKeyStores()
+    }
+
+    /// Its keys' objects would be taken for orphans of the daemon's own token.
+    @Test func theDaemonsOwnTokenIsRefusedAsACustomKeyStore() async throws {
+        let s = try setUp()
+        defer { Task { try? await s.pool.shutdown(); try? FileManager.default.removeItem(atPath: s.directory) } }
+        let engine = try await s.start()
+        let id = try await engine.createCustomKeyStore(
+            CreateCustomKeyStoreRequest(customKeyStoreName: "own", cloudHsmClusterId: Self.ownToken, keyStorePassword: s.main.userPIN),
+            caller: Self.admin).customKeyStoreId
+        _ = try await engine.connectCustomKeyStore(CustomKeyStoreIdRequest(customKeyStoreId: id), caller: Self.admin)
+        let entry = try await describe(engine, id)
+        #expect(entry.connectionState == .failed && entry.connectionErrorCode == .internalError, "\(entry)")
     }
 
     @Test func anEmptyDisconnectedStoreIsDeletedAndNamesAreCheckedOnUpdate() async throws {

@@ -40,6 +40,8 @@ struct ConfigErrorTests {
                       "tokens[0].name must look like a CloudHSM cluster id, cluster-[2-7a-zA-Z]{11,16} (it is what "
                       + "CreateCustomKeyStore's CloudHsmClusterId names)")
         expectMessage(hsm + "[[tokens]]\nname = \"cluster-productionhsm\"\n", "tokens[0].token_label is required")
+        expectMessage(hsm + "[[tokens]]\nname = \"cluster-productionhsm\"\ntoken_label = \"t\"\n",
+                      "tokens[0] is the daemon's own token (hsm.token_label); a custom key store needs another token")
         expectMessage(hsm + "[[tokens]]\nname = \"cluster-productionhsm\"\ntoken_label = \"p\"\n"
                       + "[[tokens]]\nname = \"cluster-productionhsm\"\ntoken_label = \"q\"\n",
                       "tokens[1].name cluster-productionhsm is given twice")

@@ -3,15 +3,18 @@ import KMSModel
 import PKCS11
 import Synchronization
 
-/// The daemon's extra tokens (`[[tokens]]`), by name: how the engine opens a
-/// pool on one, logged in with a custom key store's `KeyStorePassword`. The
-/// opener is synchronous (module load, C_OpenSession, C_Login) and is run on
-/// the main pool's threads, never on Swift's cooperative pool.
+/// The daemon's extra tokens (`[[tokens]]`), by name: how the engine finds
+/// one (module load, slot scan). Finding is synchronous and is run on the
+/// main pool's threads, never on Swift's cooperative pool; the engine then
+/// logs in with the custom key store's `KeyStorePassword`.
 public struct CustomKeyStoreTokens: Sendable {
-    public var open: [String: @Sendable (PIN) throws -> SessionPool]
+    public var find: [String: @Sendable () throws -> Token]
+    /// Sessions per custom key store.
+    public var poolSize: Int
 
-    public init(_ open: [String: @Sendable (PIN) throws -> SessionPool] = [:]) {
-        self.open = open
+    public init(_ find: [String: @Sendable () throws -> Token] = [:], poolSize: Int = 4) {
+        self.find = find
+        self.poolSize = poolSize
     }
 }
 
@@ -71,11 +74,23 @@ extension KMSEngine {
     func connect(_ record: CustomKeyStoreRecord) async {
         do {
             let pin = try await revealPassword(record)
-            guard let open = configuration.customKeyStoreTokens.open[record.clusterID] else {
+            let tokens = configuration.customKeyStoreTokens
+            guard let find = tokens.find[record.clusterID] else {
                 customKeyStoreConnections.set(record.id, CustomKeyStoreConnections.Connection(state: .failed, error: .clusterNotFound))
                 return
             }
-            let storePool = try await pool.runBlocking { try open(PIN(pin)) }
+            let token = try await pool.runBlocking { try find() }
+            // Never the daemon's own token: a second login there, and its
+            // logout on disconnect, would log the daemon's own sessions out,
+            // and start-up reconciliation would take the store's key objects
+            // for orphans. Checked before any session is opened on it.
+            if token.serialNumber == pool.token.serialNumber && token.label == pool.token.label {
+                customKeyStoreConnections.set(record.id, CustomKeyStoreConnections.Connection(state: .failed, error: .internalError))
+                return
+            }
+            let storePool = try await pool.runBlocking {
+                try SessionPool(token: token, pin: PIN(pin), configuration: .init(maxSessions: tokens.poolSize))
+            }
             do {
                 let slot = storePool.token.slot
                 let probed = try await storePool.withSession { try TokenProfile.probe($0, slot: slot) }

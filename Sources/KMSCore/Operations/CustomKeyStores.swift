@@ -194,8 +194,8 @@ extension KMSEngine {
             throw KMSError.validation("CloudHsmClusterId must match cluster-[2-7a-zA-Z]{11,16}: the name of one of the "
                 + "daemon's [[tokens]].")
         }
-        guard configuration.customKeyStoreTokens.open[raw] != nil else {
-            let known = configuration.customKeyStoreTokens.open.keys.sorted()
+        guard configuration.customKeyStoreTokens.find[raw] != nil else {
+            let known = configuration.customKeyStoreTokens.find.keys.sorted()
             throw KMSError(.cloudHsmClusterNotFound, "The daemon has no token named \(raw) in its [[tokens]]"
                 + (known.isEmpty ? " (it has none)." : "; it has \(known.joined(separator: ", ")).") )
         }

@@ -178,6 +178,10 @@ public struct DaemonConfiguration: Sendable {
                     + "cluster-[2-7a-zA-Z]{11,16} (it is what CreateCustomKeyStore's CloudHsmClusterId names)")
             }
             guard let label = t.tokenLabel, !label.isEmpty else { throw Invalid(description: "tokens[\(i)].token_label is required") }
+            if t.module ?? module == module, case .label(label) = selectors[0] {
+                throw Invalid(description: "tokens[\(i)] is the daemon's own token (hsm.token_label); a custom key store "
+                    + "needs another token")
+            }
             guard !config.extraTokens.contains(where: { $0.name == name }) else {
                 throw Invalid(description: "tokens[\(i)].name \(name) is given twice")
             }
