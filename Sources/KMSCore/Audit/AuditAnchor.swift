@@ -57,7 +57,7 @@ public struct HSMAuditAnchor: AuditAnchor {
     /// A crash in between leaves two; the higher one counts, and the next
     /// write removes the other.
     public func write(_ value: AuditAnchorValue) async throws {
-        try await pool.withSession { s in
+        try await pool.withTokenWrite { s in
             let old = try s.findObjects([.class(.data), .token(true), .label(Self.label)])
             _ = try s.createObject([.class(.data), .token(true), .private(true), .label(Self.label),
                                     Attribute(.application, bytes: Array("p11kms".utf8)), .value(value.bytes)])

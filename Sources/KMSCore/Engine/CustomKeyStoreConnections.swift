@@ -140,7 +140,7 @@ extension KMSEngine {
     /// store passwords (encrypt/decrypt only, sensitive, never extractable),
     /// made on first use.
     private func secretsKey() async throws -> ObjectHandle {
-        try await pool.withSession { s in
+        try await pool.withTokenWrite { s in
             if let key = try s.findObjects([.class(.secretKey), .token(true), .label(Self.secretsKeyLabel)]).first { return key }
             return try s.generateKey(.aes(bits: 256), KeyOptions(usage: [.encrypt, .decrypt], token: true,
                                                                  label: Self.secretsKeyLabel))

@@ -160,7 +160,7 @@ final class KeyVault: Sendable {
         try await refresh()
         if let kek = cache.withLock({ $0.keks[keyID] }) { return kek }
         let label = Self.kekLabelPrefix + keyID
-        let kek = try await pool.withSession { s in
+        let kek = try await pool.withTokenWrite { s in
             try s.generateKey(.aes(bits: 256), KeyOptions(usage: [.wrap, .unwrap], token: true, label: label, extra: [
                 .unwrapTemplate(TokenSetup.domainUnwrapTemplate), .wrapTemplate(TokenSetup.domainWrapTemplate),
             ]))
@@ -174,7 +174,7 @@ final class KeyVault: Sendable {
     func destroyKEK(for keyID: String) async throws {
         try await refresh()
         guard let kek = cache.withLock({ $0.keks.removeValue(forKey: keyID) }) else { return }
-        try await pool.withSession { s in try s.destroyObject(kek) }
+        try await pool.withTokenWrite { s in try s.destroyObject(kek) }
     }
 
     // MARK: Replacing a domain key without an unwrap template
@@ -201,7 +201,7 @@ final class KeyVault: Sendable {
         let wrap = try profile.rfc5649WrapMechanism()
         let label = Self.pendingKEKLabelPrefix + keyID
         let template = Self.unwrapTemplate(spec: spec, usage: usage).map { $0.type == .extractable ? .extractable(true) : $0 }
-        return try await pool.withSession { s in
+        return try await pool.withTokenWrite { s in
             for stale in try s.findObjects([.class(.secretKey), .token(true), .label(label)]) { try s.destroyObject(stale) }
             let kek = try s.generateKey(.aes(bits: 256), KeyOptions(usage: [.wrap, .unwrap], token: true, label: label, extra: [
                 .unwrapTemplate(TokenSetup.domainUnwrapTemplate), .wrapTemplate(TokenSetup.domainWrapTemplate),
@@ -225,7 +225,7 @@ final class KeyVault: Sendable {
 
     /// Makes a pending KEK `keyID`'s KEK, once its re-wrapped versions are committed.
     func adoptKEK(_ kek: ObjectHandle, for keyID: String) async throws {
-        try await pool.withSession { s in try s.setAttributes([.label(Self.kekLabelPrefix + keyID)], of: kek) }
+        try await pool.withTokenWrite { s in try s.setAttributes([.label(Self.kekLabelPrefix + keyID)], of: kek) }
         cache.withLock { $0.keks[keyID] = kek }
     }
 
@@ -237,7 +237,7 @@ final class KeyVault: Sendable {
         let label = Self.pendingKEKLabelPrefix + keyID
         let wrap = try profile.rfc5649WrapMechanism()
         let template = Self.unwrapTemplate(spec: spec, usage: usage)
-        let adopted: ObjectHandle? = try await pool.withSession { s in
+        let adopted: ObjectHandle? = try await pool.withTokenWrite { s in
             var adopted: ObjectHandle?
             for kek in try s.findObjects([.class(.secretKey), .token(true), .label(label)]) {
                 if adopted == nil, let key = try? s.unwrapKey(blob, with: kek, mechanism: wrap, template: template) {
@@ -260,7 +260,7 @@ final class KeyVault: Sendable {
     /// relabelled. A crash leaves either both (the next run starts over) or
     /// only the new one under its temporary label (the next run relabels it).
     func replaceDomainKey() async throws {
-        try await pool.withSession { s in
+        try await pool.withTokenWrite { s in
             let current = try s.findObjects([.class(.secretKey), .token(true), .label(Self.domainKeyLabel)])
             let next = try s.findObjects([.class(.secretKey), .token(true), .label(Self.nextDomainKeyLabel)])
             var replacement: ObjectHandle
@@ -419,7 +419,9 @@ final class KeyVault: Sendable {
         options.label = label
         options.id = objectID
         let finalOptions = options
-        let (handles, wrapped, publicKey): (Handles, [UInt8]?, [UInt8]?) = try await pool.withSession { s in
+        // Token objects one at a time (SessionPool.withTokenWrite); a wrapped
+        // version is born a session object and needs no such turn.
+        let make: @Sendable (Session) throws -> (Handles, [UInt8]?, [UInt8]?) = { s in
             var handles: Handles
             var publicKey: [UInt8]?
             switch spec.material {
@@ -446,6 +448,7 @@ final class KeyVault: Sendable {
                 throw error
             }
         }
+        let (handles, wrapped, publicKey) = mode == .token ? try await pool.withTokenWrite(make) : try await pool.withSession(make)
         let record = VersionRecord(keyID: keyID, version: version, createdAt: now, rotationType: rotationType,
                                    storage: mode, objectID: objectID, wrappedKey: wrapped, publicKey: publicKey)
         let inserted = insert(record, handles)
@@ -466,7 +469,7 @@ final class KeyVault: Sendable {
                 : c.unwrapped.removeValue(forKey: version.objectID)?.handles
         }
         guard let handles else { return }
-        try await pool.withSession { s in
+        try await pool.withTokenWrite { s in
             try? s.destroyObject(handles.key)
             if let pub = handles.publicKey { try? s.destroyObject(pub) }
         }
@@ -479,7 +482,7 @@ final class KeyVault: Sendable {
     /// versions whose token objects are gone.
     func reconcile(known: [VersionRecord], importKeys: [[UInt8]]) async throws -> (destroyed: Int, missing: [VersionRecord]) {
         let knownIDs = Set(known.filter { $0.storage == .token }.map(\.objectID) + importKeys)
-        let destroyed = try await pool.withSession { s -> Int in
+        let destroyed = try await pool.withTokenWrite { s -> Int in
             var count = 0
             for object in try s.findObjects([.token(true)]) {
                 let label = try s.attribute(.label, of: object).stringValue

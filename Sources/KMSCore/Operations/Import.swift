@@ -35,7 +35,7 @@ extension KMSEngine {
             }
             let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
             let label = KeyVault.importLabelPrefix + key.keyID
-            let spki = try await pool.withSession { s -> [UInt8] in
+            let spki = try await pool.withTokenWrite { s -> [UInt8] in
                 let options = KeyOptions(usage: [.wrap, .unwrap, .encrypt, .decrypt], token: true, label: label, id: objectID)
                 let pair = try s.generateKeyPair(.rsa(bits: spec.bits), options)
                 return try s.subjectPublicKeyInfo(of: pair.publicKey)
@@ -84,7 +84,7 @@ extension KMSEngine {
             let objectID = (0..<16).map { _ in UInt8.random(in: 0...255) }
             let (handle, check) = try await unwrapImported(encrypted, parameters: parameters, key: key, objectID: objectID)
             if let expected = key.importedMaterialCheck, !constantTimeEqual(expected, check) {
-                _ = try? await pool.withSession { try $0.destroyObject(handle) }
+                _ = try? await pool.withTokenWrite { try $0.destroyObject(handle) }
                 throw KMSError(.incorrectKeyMaterial, "This key material differs from the material first imported into \(arn(key)).")
             }
             let version = try await storeImported(handle, key: key, objectID: objectID)
@@ -137,7 +137,7 @@ extension KMSEngine {
     }
 
     func destroyImportKeyPair(_ objectID: [UInt8]) async throws {
-        try await pool.withSession { s in
+        try await pool.withTokenWrite { s in
             for object in try s.findObjects([.token(true), .id(objectID)]) { try s.destroyObject(object) }
         }
     }
@@ -276,10 +276,10 @@ extension KMSEngine {
         do {
             kek = mode == .wrapped ? try await vault.ensureKEK(for: key.keyID) : nil
         } catch {
-            _ = try? await pool.withSession { s in try s.destroyObject(handle) }
+            _ = try? await pool.withTokenWrite { s in try s.destroyObject(handle) }
             throw error
         }
-        let blob: [UInt8]? = try await pool.withSession { s in
+        let blob: [UInt8]? = try await pool.withTokenWrite { s in
             if mode == .token {
                 do {
                     try s.setAttributes([.extractable(false)], of: handle)
