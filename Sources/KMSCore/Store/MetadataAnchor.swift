@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PKCS11
+import Synchronization
 
 /// What the token remembers of the metadata store, so that a row (or the
 /// whole database) put back from an earlier moment is caught at start-up
@@ -95,9 +96,15 @@ public protocol MetadataAnchor: Sendable {
 /// C_SetAttributeValue on a data object's CKA_VALUE, so a write creates the
 /// new object and then destroys the old ones. A crash in between leaves
 /// two, each a legitimate state; the store is checked against both.
-public struct HSMMetadataAnchor: MetadataAnchor {
+///
+/// The handle of the object last written is kept (with the pool's session
+/// generation, after which handles may change): C_FindObjects on SoftHSM
+/// walks every token object, and with a KEK per key that is one scan per
+/// key on each metadata change.
+public final class HSMMetadataAnchor: MetadataAnchor {
     public static let label = "p11kms-metadata-anchor"
     private let pool: SessionPool
+    private let current = Mutex<(handle: ObjectHandle, generation: UInt64)?>(nil)
 
     public init(pool: SessionPool) {
         self.pool = pool
@@ -123,12 +130,16 @@ public struct HSMMetadataAnchor: MetadataAnchor {
     }
 
     public func write(_ value: MetadataAnchorValue) async throws {
-        try await pool.withTokenWrite { s in
-            let old = try s.findObjects([.class(.data), .token(true), .label(Self.label)])
-            _ = try s.createObject([.class(.data), .token(true), .private(true), .label(Self.label),
-                                    Attribute(.application, bytes: Array("p11kms".utf8)), .value(value.bytes)])
+        let generation = pool.statistics.generation
+        let known = current.withLock { c in c.flatMap { $0.generation == generation ? $0.handle : nil } }
+        let made = try await pool.withTokenWrite { s -> ObjectHandle in
+            let old = try known.map { [$0] } ?? s.findObjects([.class(.data), .token(true), .label(Self.label)])
+            let new = try s.createObject([.class(.data), .token(true), .private(true), .label(Self.label),
+                                          Attribute(.application, bytes: Array("p11kms".utf8)), .value(value.bytes)])
             for object in old { try s.destroyObject(object) }
+            return new
         }
+        current.withLock { $0 = (made, generation) }
     }
 }
 
