@@ -91,7 +91,8 @@ public final class DaemonProcess: @unchecked Sendable {
         let pid: pid_t
         do {
             pid = try Spawn.start(executable, argv,
-                                  environment: environment.isEmpty ? nil : ProcessEnvironment.current().merging(environment) { $1 },
+                                  environment: ProcessEnvironment.current()
+                                      .merging(environment.merging(["P11KMS_EXIT_WITH_PARENT": "1"]) { a, _ in a }) { $1 },
                                   directory: checkout, stdin: nil, stdout: out.write, stderr: err.write)
         } catch {
             for fd in [out.read, out.write, err.read, err.write] { close(fd) }
