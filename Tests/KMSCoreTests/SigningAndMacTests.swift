@@ -19,7 +19,7 @@ struct SigningAndMacTests {
     }
 
     /// Verifies a signature outside the HSM and outside the engine.
-    static func verifyOutside(spec: KeySpec, algorithm: SigningAlgorithm, spki: Data, signature: Data) throws -> Bool {
+    static func verifyOutside(spec: KeySpec, algorithm: SigningAlgorithm, spki: Data, signature: Data) async throws -> Bool {
         let digest = digest(algorithm, message)
         switch spec {
         case .eccNistP256:
@@ -32,7 +32,7 @@ struct SigningAndMacTests {
             return try P521.Signing.PublicKey(derRepresentation: spki).isValidSignature(
                 P521.Signing.ECDSASignature(derRepresentation: signature), for: SHA512.hash(data: message))
         case .eccSecgP256k1:
-            return try OpenSSLCommand.verifyECDSA(spki: [UInt8](spki), digest: [UInt8](digest), derSignature: [UInt8](signature))
+            return try await OpenSSLCommand.verifyECDSA(spki: [UInt8](spki), digest: [UInt8](digest), derSignature: [UInt8](signature))
         case .eccNistEdwards25519:
             return try Curve25519.Signing.PublicKey(rawRepresentation: spki.suffix(32)).isValidSignature(signature, for: message)
         default:
@@ -62,8 +62,8 @@ struct SigningAndMacTests {
                             SignRequest(keyId: key.keyId, message: message, messageType: type, signingAlgorithm: algorithm),
                             caller: f.caller)
                         #expect(signed.signingAlgorithm == algorithm && signed.keyId == key.arn)
-                        #expect(try Self.verifyOutside(spec: spec, algorithm: algorithm, spki: pub.publicKey,
-                                                       signature: signed.signature), "\(spec) \(algorithm) \(type)")
+                        #expect(try await Self.verifyOutside(spec: spec, algorithm: algorithm, spki: pub.publicKey,
+                                                             signature: signed.signature), "\(spec) \(algorithm) \(type)")
                         let verified = try await f.engine.verify(
                             VerifyRequest(keyId: key.keyId, message: message, messageType: type, signature: signed.signature,
                                           signingAlgorithm: algorithm), caller: f.caller)

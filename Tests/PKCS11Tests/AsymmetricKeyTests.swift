@@ -132,16 +132,16 @@ struct AsymmetricKeyTests {
         }
     }
 
-    @Test func secp256k1SignatureVerifiesWithOpenSSL() throws {
-        try withFixture { f in
+    @Test func secp256k1SignatureVerifiesWithOpenSSL() async throws {
+        let digest = Array(SHA256.hash(data: Self.message))
+        let (spki, der) = try withFixture { f in
             let pair = try f.session.generateKeyPair(.ec(.secp256k1), KeyOptions(usage: .signVerify))
-            let spki = try f.session.subjectPublicKeyInfo(of: pair.publicKey)
-            let digest = Array(SHA256.hash(data: Self.message))
-            let der = try ECDSASignature.derSignature(fromRaw: f.session.sign(digest, key: pair.privateKey, mechanism: .ecdsa))
-            #expect(try OpenSSLCommand.verifyECDSA(spki: spki, digest: digest, derSignature: der))
-            // The same check fails for another digest, so it is not vacuous.
-            #expect(try !OpenSSLCommand.verifyECDSA(spki: spki, digest: Array(SHA256.hash(data: [1])), derSignature: der))
+            return (try f.session.subjectPublicKeyInfo(of: pair.publicKey),
+                    try ECDSASignature.derSignature(fromRaw: f.session.sign(digest, key: pair.privateKey, mechanism: .ecdsa)))
         }
+        #expect(try await OpenSSLCommand.verifyECDSA(spki: spki, digest: digest, derSignature: der))
+        // The same check fails for another digest, so it is not vacuous.
+        #expect(try await !OpenSSLCommand.verifyECDSA(spki: spki, digest: Array(SHA256.hash(data: [1])), derSignature: der))
     }
 
     @Test func ed25519SignatureVerifiesWithSwiftCrypto() throws {

@@ -16,6 +16,15 @@ public struct CustomKeyStoreTokens: Sendable {
         self.find = find
         self.poolSize = poolSize
     }
+
+    /// A token's name, the store's CloudHsmClusterId: the model's
+    /// CloudHsmClusterIdType, cluster-[2-7a-zA-Z]{11,16}.
+    public static func isValidName(_ s: String) -> Bool {
+        guard s.hasPrefix("cluster-") else { return false }
+        let rest = s.dropFirst(8)
+        return (11...16).contains(rest.count)
+            && rest.allSatisfy { ("2"..."7").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) }
+    }
 }
 
 /// What is connected now: a pool and a vault (token storage) per connected

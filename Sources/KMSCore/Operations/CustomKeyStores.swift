@@ -11,16 +11,6 @@ import KMSModel
 /// Connecting is done before ConnectCustomKeyStore answers (a SoftHSM or
 /// CloudHSM login takes milliseconds); DescribeCustomKeyStores tells how it went.
 extension KMSEngine {
-    /// The model's CloudHsmClusterIdType pattern, cluster-[2-7a-zA-Z]{11,16}.
-    static func isClusterID(_ s: String) -> Bool {
-        guard s.hasPrefix("cluster-") else { return false }
-        let rest = s.utf8.dropFirst(8)
-        return (11...16).contains(rest.count) && rest.allSatisfy { c in
-            (UInt8(ascii: "2")...UInt8(ascii: "7")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
-                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c)
-        }
-    }
-
     public func createCustomKeyStore(_ r: CreateCustomKeyStoreRequest, caller: Principal,
                                      facts: AuditFacts = AuditFacts()) async throws -> CreateCustomKeyStoreResponse {
         try authorizeService(.createCustomKeyStore, caller: caller)
@@ -190,7 +180,7 @@ extension KMSEngine {
     /// A configured extra token's name; the model's pattern first, so a typo is told apart from a missing token.
     private func clusterID(_ raw: String?) throws -> String {
         guard let raw, !raw.isEmpty else { throw KMSError.validation("CloudHsmClusterId is required for an AWS_CLOUDHSM key store.") }
-        guard Self.isClusterID(raw) else {
+        guard CustomKeyStoreTokens.isValidName(raw) else {
             throw KMSError.validation("CloudHsmClusterId must match cluster-[2-7a-zA-Z]{11,16}: the name of one of the "
                 + "daemon's [[tokens]].")
         }

@@ -44,13 +44,8 @@ public struct DaemonConfiguration: Sendable {
             self.tokenLabel = tokenLabel
         }
 
-        /// The model's CloudHsmClusterIdType: cluster-[2-7a-zA-Z]{11,16}.
-        public static func isValidName(_ s: String) -> Bool {
-            guard s.hasPrefix("cluster-") else { return false }
-            let rest = s.dropFirst(8)
-            return (11...16).contains(rest.count)
-                && rest.allSatisfy { ("2"..."7").contains($0) || ("a"..."z").contains($0) || ("A"..."Z").contains($0) }
-        }
+        /// The model's CloudHsmClusterIdType (see `CustomKeyStoreTokens`).
+        public static func isValidName(_ s: String) -> Bool { CustomKeyStoreTokens.isValidName(s) }
     }
     /// `p11kmsd --replace-domain-key`: re-wrap the versions of keys made
     /// before per-key KEKs and replace a domain key without an enforced
