@@ -57,11 +57,12 @@ struct KeyManagementService: V2_KeyManagementService.ServiceProtocol {
                            message: "plaintext must be 1 to \(Self.maxPlaintextBytes) bytes (kube-apiserver sends a 32-byte seed).")
         }
         let annotations = Annotations.forEncrypt(uid: m.uid)
-        let body = try AWSJSONCodec.encode(EncryptRequest(
-            keyId: keyName, plaintext: m.plaintext, encryptionContext: Annotations.encryptionContext(annotations)))
-        let answer = await kms.handle(pipelineRequest("TrentService.Encrypt", body, request.metadata, uid: m.uid))
-        if let error = answer.error { throw RPCError(error) }
-        let sealed = try AWSJSONCodec.decode(EncryptResponse.self, from: answer.body).ciphertextBlob
+        let plain = EncryptRequest(keyId: keyName, plaintext: m.plaintext,
+                                   encryptionContext: Annotations.encryptionContext(annotations))
+        let answer = await kms.handle(pipelineRequest(.encrypt, request.metadata, uid: m.uid), operation: .encrypt) {
+            engine, caller, facts in try await engine.encrypt(plain, caller: caller, facts: facts)
+        }
+        let sealed = try answer.mapError(RPCError.init).get().ciphertextBlob
         guard let claimed = kms.engine.claimedKeyVersion(ofCiphertext: [UInt8](sealed)) else {
             throw RPCError(code: .internalError, message: "The ciphertext the service made names no key version; see the daemon log.")
         }
@@ -83,20 +84,22 @@ struct KeyManagementService: V2_KeyManagementService.ServiceProtocol {
         let consistent = m.ciphertext.count <= Self.maxCiphertextBytes && m.uid.utf8.count <= Annotations.maxUIDBytes
             && encryptionContext != nil && claimed != nil
             && KEKVersionID(m.keyID) == claimed.map { KEKVersionID(keyARN: $0.keyARN, version: $0.version) }
-        let body = try AWSJSONCodec.encode(DecryptRequest(
-            ciphertextBlob: m.ciphertext, encryptionContext: encryptionContext ?? [:], keyId: keyName))
-        var pipeline = pipelineRequest("TrentService.Decrypt", body, request.metadata, uid: m.uid)
+        let sealed = DecryptRequest(ciphertextBlob: m.ciphertext, encryptionContext: encryptionContext ?? [:], keyId: keyName)
+        var pipeline = pipelineRequest(.decrypt, request.metadata, uid: m.uid)
         if !consistent, pipeline.refusal == nil { pipeline.refusal = KMSError.invalidCiphertext }
-        let answer = await kms.handle(pipeline)
-        if let error = answer.error { throw RPCError(error) }
+        let answer = await kms.handle(pipeline, operation: .decrypt) { engine, caller, facts in
+            try await engine.decrypt(sealed, caller: caller, facts: facts)
+        }
         var response = V2_DecryptResponse()
-        response.plaintext = try AWSJSONCodec.decode(DecryptResponse.self, from: answer.body).plaintext
+        response.plaintext = try answer.mapError(RPCError.init).get().plaintext
         return ServerResponse(message: response)
     }
 
     /// One request of the pipeline, from the connection's caller, with the
-    /// Kubernetes request uid on its audit line.
-    private func pipelineRequest(_ target: String, _ body: Data, _ metadata: Metadata, uid: String) -> KMSService.Request {
+    /// Kubernetes request uid on its audit line. The engine call is handed
+    /// over typed (`KMSService.handle(_:operation:_:)`), so it has no body.
+    private func pipelineRequest(_ operation: KMSOperation, _ metadata: Metadata, uid: String) -> KMSService.Request {
+        let (target, body) = (operation.target, Data())
         let caller = callers.caller(connection(of: metadata))
         var audit: [String: String] = [:]
         if !uid.isEmpty { audit["kubernetes:uid"] = String(uid.prefix(Annotations.maxUIDBytes)) }

@@ -30,6 +30,9 @@ public enum KMSOperation: String, Sendable, CaseIterable, Codable {
     case disconnectCustomKeyStore = "DisconnectCustomKeyStore", deleteCustomKeyStore = "DeleteCustomKeyStore"
 
     /// Operations that use key material (refused unless the key is Enabled).
+    /// The `X-Amz-Target` that names it: `TrentService.<Operation>`.
+    public var target: String { "TrentService." + rawValue }
+
     public var isCryptographic: Bool {
         switch self {
         case .encrypt, .decrypt, .reEncrypt, .generateDataKey, .generateDataKeyWithoutPlaintext,

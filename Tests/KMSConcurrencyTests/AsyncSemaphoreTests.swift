@@ -40,6 +40,31 @@ struct AsyncSemaphoreTests {
         #expect(semaphore.tryWait(), "the permit signalled later is still there")
     }
 
+    @Test("waits queued with later and earlier deadlines each end at their own, the served one not at all")
+    func eachWaitEndsAtItsOwnDeadline() async throws {
+        // One watchdog serves every waiter: a long wait queued first must not
+        // hold back a short one queued after it, and a served wait must not
+        // be timed out afterwards.
+        let semaphore = AsyncSemaphore(value: 0)
+        let clock = ContinuousClock()
+        let long = Task { try await semaphore.wait(timeout: .seconds(2)) }
+        while semaphore.statistics.waiting < 1 { await Task.yield() }
+        let served = Task { try await semaphore.wait(timeout: .milliseconds(300)) }
+        while semaphore.statistics.waiting < 2 { await Task.yield() }
+        let start = clock.now
+        let short = Task { try await semaphore.wait(timeout: .milliseconds(100)) }
+        await #expect(throws: AsyncSemaphore.TimedOut.self) { try await short.value }
+        #expect(clock.now - start < .milliseconds(1500), "the short wait ended at its deadline, not the long one's")
+        semaphore.signal()  // to the longest waiter
+        try await long.value
+        semaphore.signal()
+        try await served.value
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(semaphore.statistics == (available: 0, waiting: 0))
+        semaphore.signal()
+        #expect(semaphore.tryWait(), "no late timeout took or lost a permit")
+    }
+
     @Test("a cancelled waiter leaves at once, and the next permit goes to the next waiter")
     func cancellationEndsTheWait() async throws {
         let semaphore = AsyncSemaphore(value: 0)
