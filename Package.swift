@@ -124,6 +124,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                // ChildProcess, for [[notify]] commands (posix_spawn; the
+                // module is named for its first users, the tests).
+                "SoftHSMTestSupport",
             ],
             swiftSettings: swiftSettings
         ),

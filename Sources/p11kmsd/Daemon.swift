@@ -50,6 +50,11 @@ struct Daemon {
                                                   checkpointEverySeconds: Double(c.auditCheckpointSeconds),
                                                   filePath: ProcessInfo.processInfo.environment["P11KMS_AUDIT_FILE"]),
             signer: signer, anchor: HSMAuditAnchor(pool: pool))
+        // Observing from the first line, so start-up findings are announced too.
+        let notifier = c.notifications.isEmpty ? nil : Notifier(targets: c.notifications, logger: logger) { line in
+            try? await audit.append(line)
+        }
+        if let notifier { audit.observeRecorded { notifier.observe($0) } }
         // The first line proves the log writable before any request is served;
         // if it cannot be written every request is refused, unperformed.
         do {
@@ -82,6 +87,7 @@ struct Daemon {
                 var k = KMSConfiguration(arn: c.arn, keyStorage: c.keyStorage, cacheCapacity: c.cacheSize)
                 k.accessControl = c.access
                 k.allowUnenforcedUnwrapTemplate = c.allowUnenforcedUnwrapTemplate
+                k.minimumRotationPeriodDays = c.minimumRotationPeriodDays
                 k.replaceUnenforcedDomainKey = c.replaceUnenforcedDomainKey
                 // [[tokens]]: how a custom key store's token is found; its password is the user PIN.
                 var finders: [String: @Sendable () throws -> Token] = [:]
@@ -139,10 +145,10 @@ struct Daemon {
         }
         // Shut down in reverse order: the scheduler first, then the server.
         var group = ServiceGroupConfiguration(
-            services: [
+            services: (notifier.map { [.init(service: NotifierService(notifier: $0), serviceName: "notify")] } ?? []) + [
                 .init(service: ServerService(server: server, onListening: listening, logger: logger),
                       successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "server"),
-                .init(service: SchedulerService(engine: engine, interval: c.schedulerInterval, logger: logger),
+                .init(service: SchedulerService(engine: engine, audit: audit, interval: c.schedulerInterval, logger: logger),
                       serviceName: "scheduler"),
                 .init(service: KeyUsageFlushService(engine: engine, logger: logger), serviceName: "key-usage"),
             ] + (plugin.map { plugin in
@@ -180,10 +186,14 @@ struct ServerService: Service {
 /// Time-driven work (rotations, deletions, expiry) every `interval`, until shutdown.
 struct SchedulerService: Service {
     let engine: KMSEngine
+    let audit: AuditLog
     let interval: Duration
     let logger: Logger
 
     func run() async throws {
+        // Findings already recorded in this run of the daemon, so a key
+        // overdue for days is one line (and one notification), not one a minute.
+        var announced = ScheduledFindings()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
@@ -200,9 +210,56 @@ struct SchedulerService: Service {
                     ])
                 }
                 for failure in work.failures { logger.error("scheduled work failed: \(failure)") }
+                await record(work, &announced)
             } catch {
                 logger.error("scheduled work failed: \(error)")
             }
+        }
+    }
+}
+
+extension SchedulerService {
+    struct ScheduledFindings {
+        var rotationOverdue: Set<String> = []
+        var importExpiring: Set<String> = []
+    }
+
+    /// The scheduler's own audit lines, under CloudTrail's names for the same
+    /// events: what it did, and what it found due and could not do.
+    private func record(_ work: KMSEngine.ScheduledWork, _ announced: inout ScheduledFindings) async {
+        var lines: [AuditEvent] = []
+        func line(_ operation: String, _ keyID: String, _ note: String) {
+            lines.append(AuditEvent(requestID: UUID().uuidString.lowercased(), operation: operation, principal: .service,
+                                    keyID: keyID, outcome: .allowed, note: note))
+        }
+        for key in work.rotated { line("RotateKey", key, "automatic rotation on schedule") }
+        for key in work.deleted { line("DeleteKey", key, "deleted at the end of its waiting period") }
+        for key in work.expiredMaterial { line("DeleteExpiredKeyMaterial", key, "imported key material expired (ValidTo)") }
+        for key in work.rotationOverdue where !announced.rotationOverdue.contains(key) {
+            line("RotationOverdue", key, "automatic rotation is due and did not happen (key not enabled, or the rotation failed)")
+        }
+        for key in work.importExpiring where !announced.importExpiring.contains(key) {
+            line("ImportKeyMaterialExpiring", key, "imported key material expires within 7 days (ValidTo)")
+        }
+        announced.rotationOverdue = Set(work.rotationOverdue)
+        announced.importExpiring = Set(work.importExpiring)
+        for event in lines {
+            do { try await audit.append(event) } catch { logger.error("cannot record scheduled work: \(error)") }
+        }
+    }
+}
+
+/// Delivers `[[notify]]` events; on shutdown, what is queued is still
+/// tried (the group's shutdown deadline bounds it), and the audit log is
+/// closed only after.
+struct NotifierService: Service {
+    let notifier: Notifier
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await notifier.run()
+        } onGracefulShutdown: {
+            notifier.finish()
         }
     }
 }

@@ -52,6 +52,70 @@ struct RotationTests {
         }
     }
 
+    @Test("with min_period_days = 1, a daily key rotates exactly once a day, across a restart and after downtime")
+    func shortPeriodsRotateOncePerPeriodAcrossRestarts() async throws {
+        let daily: (inout KMSConfiguration) -> Void = { $0.minimumRotationPeriodDays = 1 }
+        var f = try await EngineFixture.make(.wrapped, configure: daily)
+        do {
+            try await Self.checkDailySchedule(&f, daily)
+        } catch {
+            await f.shutdown()
+            throw error
+        }
+        await f.shutdown()
+    }
+
+    private static func checkDailySchedule(_ f: inout EngineFixture,
+                                           _ daily: @escaping (inout KMSConfiguration) -> Void) async throws {
+        let key = try await f.createKey()
+        _ = try await f.engine.enableKeyRotation(EnableKeyRotationRequest(keyId: key.keyId, rotationPeriodInDays: 1), caller: f.caller)
+        var status = try await f.engine.getKeyRotationStatus(KeyIdRequest(keyId: key.keyId), caller: f.caller)
+        #expect(status.rotationPeriodInDays == 1 && status.nextRotationDate == f.clock.now.addingTimeInterval(86_400))
+
+        f.clock.advance(days: 0.5)
+        #expect(try await f.engine.runScheduledTasks().rotated.isEmpty, "not before its day is up")
+        f.clock.advance(days: 0.5)
+        #expect(try await f.engine.runScheduledTasks().rotated == [key.keyId])
+        #expect(try await f.engine.runScheduledTasks().rotated.isEmpty, "a second run in the same period rotates nothing")
+
+        // A restart in the same period: the schedule is in the store, not in memory.
+        f = try await f.reopen(configure: daily)
+        #expect(try await f.engine.runScheduledTasks().rotated.isEmpty, "a restart does not rotate again")
+        f.clock.advance(days: 1)
+        #expect(try await f.engine.runScheduledTasks().rotated == [key.keyId])
+
+        // Five days down: one rotation on the way back up, not five, and the
+        // next one a full period later.
+        f = try await f.reopen(configure: daily)
+        f.clock.advance(days: 5)
+        #expect(try await f.engine.runScheduledTasks().rotated == [key.keyId])
+        #expect(try await f.engine.runScheduledTasks().rotated.isEmpty)
+        status = try await f.engine.getKeyRotationStatus(KeyIdRequest(keyId: key.keyId), caller: f.caller)
+        #expect(status.nextRotationDate == f.clock.now.addingTimeInterval(86_400))
+        let rotations = try await f.engine.listKeyRotations(ListKeyRotationsRequest(keyId: key.keyId), caller: f.caller)
+        #expect(rotations.rotations.count == 3)
+
+        // A disabled key is not rotated; once due it is reported overdue, and
+        // rotated on the first run after it is enabled again.
+        _ = try await f.engine.disableKey(KeyIdRequest(keyId: key.keyId), caller: f.caller)
+        f.clock.advance(days: 1)
+        var work = try await f.engine.runScheduledTasks()
+        #expect(work.rotated.isEmpty && work.rotationOverdue == [key.keyId])
+        _ = try await f.engine.enableKey(KeyIdRequest(keyId: key.keyId), caller: f.caller)
+        work = try await f.engine.runScheduledTasks()
+        #expect(work.rotated == [key.keyId] && work.rotationOverdue.isEmpty)
+
+        // Without the setting the daemon keeps AWS's minimum, and says how to lower it.
+        f = try await f.reopen()
+        do {
+            _ = try await f.engine.enableKeyRotation(EnableKeyRotationRequest(keyId: key.keyId, rotationPeriodInDays: 30), caller: f.caller)
+            Issue.record("a 30-day period was accepted without [rotation] min_period_days")
+        } catch let error as KMSError {
+            #expect(error.name == .validation)
+            #expect(error.message.contains("between 90 and 2560") && error.message.contains("min_period_days"), "\(error.message)")
+        }
+    }
+
     @Test(arguments: KeyStorageMode.allCases)
     func onDemandRotation(mode: KeyStorageMode) async throws {
         try await withEngine(mode) { f in

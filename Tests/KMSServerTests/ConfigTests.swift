@@ -47,6 +47,43 @@ struct ConfigErrorTests {
                       "tokens[1].name cluster-productionhsm is given twice")
     }
 
+    @Test("[rotation] min_period_days lowers the shortest rotation period to 1-90 days, and nothing else")
+    func rotationMinimumPeriod() throws {
+        #expect(try DaemonConfiguration.parse(hsm).minimumRotationPeriodDays == 90, "AWS's minimum by default")
+        #expect(try DaemonConfiguration.parse(hsm + "[rotation]\nmin_period_days = 1\n").minimumRotationPeriodDays == 1)
+        #expect(try DaemonConfiguration.parse(hsm + "[rotation]\nmin_period_days = 30\n").minimumRotationPeriodDays == 30)
+        for days in [0, -3, 91, 2560] {
+            expectMessage(hsm + "[rotation]\nmin_period_days = \(days)\n",
+                          "rotation.min_period_days must be 1 to 90 (AWS's own minimum); it is \(days)")
+        }
+    }
+
+    @Test("[[notify]] entries name a command or a pipe, the events they want and their attempts")
+    func notifyTargets() throws {
+        let config = try DaemonConfiguration.parse(hsm + """
+            [[notify]]
+            command = ["/usr/local/bin/page", "--team", "kms"]
+            events = ["rotation", "rotation-overdue"]
+            attempts = 3
+
+            [[notify]]
+            pipe = "/run/p11kms/events"
+            """)
+        #expect(config.notifications == [
+            NotificationTarget(sink: .command(["/usr/local/bin/page", "--team", "kms"]), kinds: [.rotation, .rotationOverdue],
+                               attempts: 3),
+            NotificationTarget(sink: .pipe("/run/p11kms/events")),
+        ])
+        expectMessage(hsm + "[[notify]]\ncommand = [\"page\"]\n",
+                      "notify[0].command must start with the program's absolute path, e.g. [\"/usr/local/bin/notify\", \"--to\", \"ops\"]")
+        expectMessage(hsm + "[[notify]]\nevents = [\"rotation\"]\n", "notify[0] needs exactly one of command and pipe")
+        expectMessage(hsm + "[[notify]]\npipe = \"/p\"\ncommand = [\"/bin/true\"]\n", "notify[0] needs exactly one of command and pipe")
+        expectMessage(hsm + "[[notify]]\npipe = \"/p\"\nevents = [\"rotate\"]\n",
+                      "notify[0].events: \"rotate\" is not an event; use rotation, disable, deletion-scheduled, deletion-done, "
+                      + "import-expiry-approaching, rotation-overdue, integrity")
+        expectMessage(hsm + "[[notify]]\npipe = \"/p\"\nattempts = 0\n", "notify[0].attempts must be 1 to 20")
+    }
+
     @Test("an unknown key or table is refused with its line")
     func unknownKeys() {
         expectMessage(hsm + "\n# a comment\npool_sise = 4\n", "unknown key hsm.pool_sise (line 6)")

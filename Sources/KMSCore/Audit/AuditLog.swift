@@ -88,6 +88,14 @@ public final class AuditLog: Sendable {
     public var keyFingerprint: String { "SHA256:" + keyID }
     private let queue = DispatchQueue(label: "p11kms.audit-log.io")
     private let state = Mutex(State())
+    private let observer = Mutex<(@Sendable ([AuditEvent]) -> Void)?>(nil)
+
+    /// `observe` sees every batch of events once it is durable, on the
+    /// writer's task, before their appenders resume: what it announces is
+    /// always on record. It must not wait (the notifier only queues).
+    public func observeRecorded(_ observe: @escaping @Sendable ([AuditEvent]) -> Void) {
+        observer.withLock { $0 = observe }
+    }
 
     private struct Pending {
         let event: AuditEvent
@@ -422,6 +430,7 @@ public final class AuditLog: Sendable {
             s.statistics.syncs += 1
             s.statistics.lastSequence = chain.nextSeq - 1
         }
+        if let observe = observer.withLock({ $0 }) { observe(batch.map(\.event)) }
         for pending in batch { pending.continuation.resume() }
     }
 

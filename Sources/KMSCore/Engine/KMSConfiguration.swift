@@ -16,6 +16,13 @@ public struct KMSConfiguration: Sendable {
     public var encryptionLease: UInt64
     /// How long GetParametersForImport's wrapping key and import token live.
     public var importParametersLifetime: TimeInterval
+    /// The shortest `RotationPeriodInDays` EnableKeyRotation accepts: AWS's
+    /// 90 unless an operator lowers it (`[rotation] min_period_days`, down
+    /// to 1) for clients whose rules demand monthly or quarterly rotation.
+    public var minimumRotationPeriodDays = KMSConfiguration.awsMinimumRotationPeriodDays
+    public static let awsMinimumRotationPeriodDays = 90
+    public static let maximumRotationPeriodDays = 2560
+
     /// Who administers and who may create keys (key operations follow key policies).
     public var accessControl: AccessControl = AccessControl()
     /// Longest wait for another change of the same key to finish (a

@@ -9,8 +9,16 @@ extension KMSEngine {
         public var deleted: [String] = []
         public var expiredMaterial: [String] = []
         public var expiredImportParameters: Int = 0
+        /// Imported material that expires within `importExpiryWarning`.
+        public var importExpiring: [String] = []
+        /// Keys whose rotation is due and did not happen: disabled, or the
+        /// rotation failed (it is retried next run).
+        public var rotationOverdue: [String] = []
         public var failures: [String] = []
     }
+
+    /// How early `importExpiring` names imported material before its ValidTo.
+    public static let importExpiryWarning: TimeInterval = 7 * 86_400
 
     public func runScheduledTasks() async throws -> ScheduledWork {
         var work = ScheduledWork()
@@ -23,14 +31,17 @@ extension KMSEngine {
                 // the key's lock and acts only if the reason still holds, so a
                 // change acknowledged meanwhile (a cancelled deletion, a
                 // disabled key) is never undone.
+                var rotationFailed = false
                 do {
                     if key.state == .pendingDeletion, let date = key.deletionDate, date <= now {
                         if try await deleteKeyNow(key.keyID, dueBy: now) { work.deleted.append(key.keyID) }
                     } else if key.state == .enabled, key.rotationEnabled, let next = key.nextRotationDate, next <= now {
+                        rotationFailed = true
                         let rotated = try await rotate(keyID: key.keyID, type: .automatic) { fresh in
                             guard fresh.state == .enabled, fresh.rotationEnabled, let next = fresh.nextRotationDate else { return false }
                             return next <= now
                         }
+                        rotationFailed = false
                         if rotated { work.rotated.append(key.keyID) }
                     } else if key.expirationModel == .keyMaterialExpires, let validTo = key.validTo, validTo <= now,
                               key.currentVersion != nil {
@@ -43,6 +54,16 @@ extension KMSEngine {
                 } catch {
                     // One key's failure must not stop the others; it is retried next run.
                     work.failures.append("\(key.keyID): \(error)")
+                }
+                // Due and not rotated: the rotation failed, or the key is not
+                // enabled (AWS rotates a disabled key only once it is enabled again).
+                if key.rotationEnabled, let next = key.nextRotationDate, next <= now,
+                   rotationFailed || (key.state != .enabled && key.state != .pendingDeletion) {
+                    work.rotationOverdue.append(key.keyID)
+                }
+                if key.expirationModel == .keyMaterialExpires, key.currentVersion != nil, let validTo = key.validTo,
+                   validTo > now, validTo.timeIntervalSince(now) <= Self.importExpiryWarning {
+                    work.importExpiring.append(key.keyID)
                 }
             }
             guard page.count == 500 else { break }

@@ -17,7 +17,14 @@ extension KMSEngine {
 
     public func enableKeyRotation(_ r: EnableKeyRotationRequest, caller: Principal, facts: AuditFacts = AuditFacts()) async throws -> EmptyResponse {
         let days = r.rotationPeriodInDays ?? 365
-        try Validate.range(days, "RotationPeriodInDays", 90...2560)
+        let allowed = configuration.minimumRotationPeriodDays...KMSConfiguration.maximumRotationPeriodDays
+        guard allowed.contains(days) else {
+            var message = "RotationPeriodInDays must be between \(allowed.lowerBound) and \(allowed.upperBound); it is \(days)."
+            if days >= 1 && days < allowed.lowerBound {
+                message += " An operator can allow periods down to 1 day with [rotation] min_period_days in p11kmsd's configuration."
+            }
+            throw KMSError.validation(message)
+        }
         try await changeAuthorizedKey(r.keyId, for: .enableKeyRotation, caller: caller, facts: facts) { key in
             try checkState(key, for: .enableKeyRotation)
             try checkRotatable(key)

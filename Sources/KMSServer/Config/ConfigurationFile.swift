@@ -15,6 +15,8 @@ struct ConfigurationFile: Decodable {
     var tcp: TCP?
     /// `[kubernetes]`: the Kubernetes KMS v2 plugin's socket.
     var kubernetes: Kubernetes?
+    var rotation: Rotation?
+    var notify: [Notify]?
     /// `[access_keys.NAME]`: one table per access key of the TCP listener.
     var accessKeys: [String: AccessKeyEntry]?
     /// `[[tokens]]`: extra tokens that custom key stores may name.
@@ -23,7 +25,7 @@ struct ConfigurationFile: Decodable {
     enum CodingKeys: String, CodingKey {
         case stateDirectory = "state_directory", logLevel = "log_level"
         case schedulerIntervalSeconds = "scheduler_interval_seconds"
-        case hsm, keys, server, arn, access, audit, tcp, kubernetes, tokens
+        case hsm, keys, server, arn, access, audit, tcp, kubernetes, tokens, rotation, notify
         case accessKeys = "access_keys"
     }
 
@@ -95,6 +97,21 @@ struct ConfigurationFile: Decodable {
         enum CodingKeys: String, CodingKey {
             case directory, maxFileBytes = "max_file_bytes"
             case checkpointEveryLines = "checkpoint_every_lines", checkpointEverySeconds = "checkpoint_every_seconds"
+        }
+    }
+
+    struct Notify: Decodable {
+        var command: [String]?
+        var pipe: String?
+        var events: [String]?
+        var attempts: Int?
+    }
+
+    struct Rotation: Decodable {
+        var minPeriodDays: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case minPeriodDays = "min_period_days"
         }
     }
 

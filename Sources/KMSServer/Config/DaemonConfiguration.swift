@@ -30,6 +30,11 @@ public struct DaemonConfiguration: Sendable {
     /// `[keys] allow_unenforced_unwrap_template`: wrapped storage on a token
     /// that does not enforce the domain key's unwrap template. Off by default.
     public var allowUnenforcedUnwrapTemplate = false
+    /// `[rotation] min_period_days`: the shortest automatic rotation period
+    /// EnableKeyRotation accepts (AWS's 90 unless lowered, down to 1).
+    public var minimumRotationPeriodDays = KMSConfiguration.awsMinimumRotationPeriodDays
+    /// `[[notify]]`: where key lifecycle events are announced.
+    public var notifications: [NotificationTarget] = []
     /// `[[tokens]]`: extra tokens a custom key store may name as its
     /// `CloudHsmClusterId` (the name); its `KeyStorePassword` is the token's user PIN.
     public var extraTokens: [ExtraToken] = []
@@ -153,6 +158,14 @@ public struct DaemonConfiguration: Sendable {
         }
         if let n = keys.cacheSize { config.cacheSize = try positive(n, "keys.cache_size") }
         config.allowUnenforcedUnwrapTemplate = keys.allowUnenforcedUnwrapTemplate ?? false
+        config.notifications = try (file.notify ?? []).enumerated().map { try Self.notificationTarget($0.offset, $0.element) }
+        if let days = file.rotation?.minPeriodDays {
+            let allowed = 1...KMSConfiguration.awsMinimumRotationPeriodDays
+            guard allowed.contains(days) else {
+                throw Invalid(description: "rotation.min_period_days must be 1 to \(allowed.upperBound) (AWS's own minimum); it is \(days)")
+            }
+            config.minimumRotationPeriodDays = days
+        }
         config.arn = ARNFormat(partition: arn.partition ?? "aws", region: arn.region ?? "local",
                                account: arn.account ?? "000000000000")
         guard config.arn.account.count == 12, config.arn.account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
@@ -207,6 +220,37 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         return config
+    }
+
+    /// One `[[notify]]` entry: exactly one of `command` (an absolute path and
+    /// its arguments, run without a shell) and `pipe` (a named pipe), and
+    /// optionally the event kinds it wants.
+    private static func notificationTarget(_ index: Int, _ entry: ConfigurationFile.Notify) throws -> NotificationTarget {
+        let name = "notify[\(index)]"
+        let sink: NotificationTarget.Sink
+        switch (entry.command, entry.pipe) {
+        case (let argv?, nil):
+            guard let program = argv.first, program.hasPrefix("/") else {
+                throw Invalid(description: "\(name).command must start with the program's absolute path, e.g. [\"/usr/local/bin/notify\", \"--to\", \"ops\"]")
+            }
+            sink = .command(argv)
+        case (nil, let path?):
+            guard path.hasPrefix("/") else { throw Invalid(description: "\(name).pipe must be an absolute path") }
+            sink = .pipe(path)
+        default:
+            throw Invalid(description: "\(name) needs exactly one of command and pipe")
+        }
+        let attempts = entry.attempts ?? NotificationTarget.defaultAttempts
+        guard (1...20).contains(attempts) else { throw Invalid(description: "\(name).attempts must be 1 to 20") }
+        guard let names = entry.events else { return NotificationTarget(sink: sink, attempts: attempts) }
+        let kinds = try names.map { n in
+            guard let kind = NotificationEvent.Kind(rawValue: n) else {
+                throw Invalid(description: "\(name).events: \"\(n)\" is not an event; use "
+                              + NotificationEvent.Kind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return kind
+        }
+        return NotificationTarget(sink: sink, kinds: Set(kinds), attempts: attempts)
     }
 
     /// `[tcp]` and the `[access_keys.NAME]` tables. Secrets are read here, at

@@ -293,7 +293,8 @@ struct KMSListKeyPolicies: AsyncParsableCommand {
 struct KMSEnableKeyRotation: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "enable-key-rotation", abstract: "Turn on automatic rotation (EnableKeyRotation).")
     @Option(help: ArgumentHelp(KMSHelp.keyId)) var keyId: String
-    @Option(help: "Days between rotations (90-2560; default 365).") var rotationPeriodInDays: Int?
+    @Option(help: "Days between rotations (90-2560, or from the daemon's [rotation] min_period_days; default 365).")
+    var rotationPeriodInDays: Int?
     @OptionGroup var kms: KMSOptions
 
     func run() async throws {
