@@ -149,6 +149,25 @@ public final class KMSClient: Sendable {
         return object["acknowledged"] as? Bool == true ? object["keys"] as? [String] ?? [] : nil
     }
 
+    /// The daemon's signed compliance report (or one key's attestation), as
+    /// the bytes it answered: `parameters` is the JSON of POST /admin/report.
+    public func complianceReport(_ parameters: [String: Any]) async throws -> Data {
+        var request = HTTPClientRequest(url: url + "admin/report")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: parameters)))
+        let response = try await send(request, operation: "report")
+        let data = Data(buffer: response.body)
+        guard response.status == .ok else {
+            if let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+               let type = object["__type"] as? String {
+                throw KMSError(KMSError.Name(rawValue: type), object["message"] as? String ?? "")
+            }
+            throw KMSClientError(.malformedResponse, "report: HTTP \(response.status.code) from \(socketPath)")
+        }
+        return data
+    }
+
     /// POSTs to /admin/<name>; the JSON object answered.
     private func acknowledge(_ name: String) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: url + "admin/" + name)

@@ -24,7 +24,7 @@ import Glibc
 public final class KMSServer: Sendable {
     public let service: KMSService
     public let configuration: ServerConfiguration
-    private let logger: Logger
+    let logger: Logger
     private let metrics: ServerMetrics
     private let state = Mutex<State>(State())
     private let admission: ConnectionAdmission
@@ -288,7 +288,7 @@ public final class KMSServer: Sendable {
         error(KMSError.validation("The request body exceeds \(configuration.maxBodyBytes) bytes."), status: .payloadTooLarge)
     }
 
-    private func error(_ e: KMSError, status: HTTPResponseStatus? = nil) -> Response {
+    func error(_ e: KMSError, status: HTTPResponseStatus? = nil) -> Response {
         Response(status: status ?? HTTPResponseStatus(statusCode: e.httpStatus), contentType: "application/x-amz-json-1.1",
                  body: AWSJSONCodec.errorBody(e))
     }
@@ -353,8 +353,10 @@ public final class KMSServer: Sendable {
             return await acknowledgeAuditTruncation(peer: peer)
         case (.POST, "/admin/acknowledge-metadata-rollback"):
             return await acknowledgeMetadataRollback(peer: peer)
+        case (.POST, "/admin/report"):
+            return await complianceReport(body: body, peer: peer)
         case (_, "/"), (_, "/health"), (_, "/metrics"), (_, "/admin/acknowledge-audit-truncation"),
-             (_, "/admin/acknowledge-metadata-rollback"):
+             (_, "/admin/acknowledge-metadata-rollback"), (_, "/admin/report"):
             return error(KMSError(.unknownOperation, "\(h.method.rawValue) is not allowed on \(path)."), status: .methodNotAllowed)
         default:
             return error(KMSError(.unknownOperation, "There is nothing at \(path.prefix(128)); send POST / with X-Amz-Target."),

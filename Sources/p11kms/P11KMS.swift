@@ -42,5 +42,6 @@ struct P11KMS: AsyncParsableCommand {
             completion script; the Debian package installs them.
             """,
         version: P11KMSRelease.version,
-        subcommands: KMSCommands.all + FileCommands.all + [TokenCommand.self, AuditCommand.self, MetadataCommand.self])
+        subcommands: KMSCommands.all + FileCommands.all + [TokenCommand.self, AuditCommand.self, MetadataCommand.self,
+                                                                 ReportCommand.self, KeyCommand.self])
 }

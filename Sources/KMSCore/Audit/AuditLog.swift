@@ -90,6 +90,15 @@ public final class AuditLog: Sendable {
     private let state = Mutex(State())
     private let observer = Mutex<(@Sendable ([AuditEvent]) -> Void)?>(nil)
 
+    /// The audit key's SubjectPublicKeyInfo (DER).
+    public var publicKeyDER: [UInt8] { signer.publicKeyDER }
+
+    /// A signature by the audit key over `digest` (SHA-256), for documents
+    /// the daemon vouches for with the same key as its log (compliance reports).
+    public func sign(digest: [UInt8]) async throws -> [UInt8] {
+        try await signer.sign(digest: digest)
+    }
+
     /// `observe` sees every batch of events once it is durable, on the
     /// writer's task, before their appenders resume: what it announces is
     /// always on record. It must not wait (the notifier only queues).

@@ -102,6 +102,9 @@ extension KMSEngine {
 
         let now = clock.now
         let keyID = KeyIdentifier.newKeyID()
+        // On the audit line, so the key's history starts with its creation
+        // (if the creation fails, the line names the id that was never made).
+        facts.note(keyID: keyID, version: 1)
         var key = KeyRecord(keyID: keyID, createdAt: now, description: r.description ?? "", keySpec: spec, keyUsage: usage,
                             origin: origin, state: origin == .external ? .pendingImport : .enabled, policy: policy,
                             tags: tags)
