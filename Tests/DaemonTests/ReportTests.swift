@@ -48,6 +48,11 @@ struct ReportTests {
         let kek = ours["kek"] as? [String: Any]
         #expect(kek?["never_extractable"] as? Bool == true && kek?["local"] as? Bool == true && kek?["extractable"] as? Bool == false)
         #expect((body["domain_key"] as? [String: Any])?["always_sensitive"] as? Bool == true)
+        #expect(body["unwrap_template_enforced"] as? Bool == true)
+        // Wrapped mode: the version's own attributes, as sealed when the HSM generated it.
+        let generated = ((ours["versions"] as? [[String: Any]])?.first?["generation"]) as? [String: Any]
+        #expect(generated?["local"] as? Bool == true && generated?["always_sensitive"] as? Bool == true
+                && generated?["sensitive"] as? Bool == true, "\(generated ?? [:])")
         #expect(((ours["usage"] as? [[String: Any]]) ?? []).contains { $0["operation"] as? String == "Encrypt" && $0["count"] as? Int == 1 })
         #expect(((ours["history"] as? [[String: Any]]) ?? []).first?["operation"] as? String == "CreateKey")
 

@@ -25,7 +25,8 @@ struct ComplianceReportTests {
                 try await service.handle(KMSService.Request(target: nil, body: Data(), caller: caller), operation: op, body).get()
             }
             func create() async throws -> String {
-                try await call(.createKey) { e, c, x in try await e.createKey(CreateKeyRequest(), caller: c, facts: x) }.keyMetadata.keyId
+                let made = try await call(.createKey) { e, c, x in try await e.createKey(CreateKeyRequest(), caller: c, facts: x) }
+                return made.keyMetadata.keyId
             }
             let plain = try await create()
             let open = try await create()
@@ -46,8 +47,16 @@ struct ComplianceReportTests {
             _ = try await call(.encrypt) { e, c, x in
                 try await e.encrypt(EncryptRequest(keyId: plain, plaintext: Data("hello".utf8)), caller: c, facts: x)
             }
-            // Not p11kms's: a secret someone put on the token by hand, readable outside it.
+            // A version's material swapped on the token for a key typed in from outside.
+            let swapped = try await create()
+            let objectID = try #require(try await f.store.versions(keyID: swapped).first?.objectID)
             let session = try f.token.openUserSession()
+            for handle in try session.findObjects([.id(objectID)]) { try session.destroyObject(handle) }
+            _ = try session.createObject([
+                .class(.secretKey), .keyType(.aes), .token(true), .private(true), .sensitive(true), .extractable(false),
+                .id(objectID), .label("p11kms/\(swapped)/v1"), .value((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                Attribute(.encrypt, bool: true), Attribute(.decrypt, bool: true)])
+            // Not p11kms's: a secret someone put on the token by hand, readable outside it.
             _ = try session.generateKey(.aes(bits: 256), KeyOptions(usage: .encryptDecrypt, token: true, sensitive: false,
                                                                     extractable: true, label: "exported-by-hand"))
             try session.close()
@@ -61,12 +70,14 @@ struct ComplianceReportTests {
             #expect(kinds[open] == [.broadPolicy, .unused], "\(report.findings)")
             #expect(kinds[doomed] == [.deletionPending], "\(report.findings)")
             #expect(kinds[rotating] == [.rotationOverdue], "\(report.findings)")
+            #expect(kinds[swapped] == [.nonLocalMaterial, .unused], "\(report.findings)")
             #expect(kinds["-"] == [.extractableMaterial], "the hand-made object, and nothing about the audit log: \(report.findings)")
             #expect(report.otherTokenObjects.map(\.label) == ["exported-by-hand"])
             #expect(report.audit.intact && report.audit.keyFingerprint == AuditPublicKey.fingerprint(signer.publicKeyDER))
 
             // What the HSM says about p11kms's own material: made there, never readable outside.
             let plainEvidence = try #require(report.keys.first { $0.keyId == plain })
+            #expect(plainEvidence.versions[0].generation?.local == true, "recorded at generation, sealed")
             let material = plainEvidence.versions[0].objects
             let bound = !material.isEmpty && material.allSatisfy { $0.isHardwareBound }
             #expect(bound, "\(material)")

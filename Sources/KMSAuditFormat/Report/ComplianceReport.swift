@@ -167,14 +167,19 @@ public struct ComplianceReport: Codable, Sendable, Hashable {
         public var storage: String
         public var keyMaterialId: String
         public var objects: [ObjectEvidence]
+        /// The material's attributes when the HSM generated it, before any
+        /// wrap, as sealed in the metadata store then. Nil: not recorded
+        /// (made before this was kept, or imported).
+        public var generation: ObjectEvidence?
         public init(version: UInt32, createdAt: Date, rotationType: String?, storage: String, keyMaterialId: String,
-                    objects: [ObjectEvidence]) {
+                    objects: [ObjectEvidence], generation: ObjectEvidence?) {
             self.version = version
             self.createdAt = createdAt
             self.rotationType = rotationType
             self.storage = storage
             self.keyMaterialId = keyMaterialId
             self.objects = objects
+            self.generation = generation
         }
     }
 

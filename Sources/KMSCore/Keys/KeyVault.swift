@@ -421,7 +421,7 @@ final class KeyVault: Sendable {
         let finalOptions = options
         // Token objects one at a time (SessionPool.withTokenWrite); a wrapped
         // version is born a session object and needs no such turn.
-        let make: @Sendable (Session) throws -> (Handles, [UInt8]?, [UInt8]?) = { s in
+        let make: @Sendable (Session) throws -> (Handles, [UInt8]?, [UInt8]?, GenerationAttributes) = { s in
             var handles: Handles
             var publicKey: [UInt8]?
             switch spec.material {
@@ -432,7 +432,9 @@ final class KeyVault: Sendable {
                 handles = Handles(key: pair.privateKey, publicKey: pair.publicKey)
                 publicKey = try s.subjectPublicKeyInfo(of: pair.publicKey)
             }
-            guard let domain, let wrap else { return (handles, nil, publicKey) }
+            // Read before the wrap: the report's evidence that it was made here, sensitive.
+            let generated = GenerationAttributes(of: handles.key, in: s)
+            guard let domain, let wrap else { return (handles, nil, publicKey, generated) }
             do {
                 let blob = try s.wrapKey(handles.key, with: domain, mechanism: wrap)
                 try s.setAttributes([.extractable(false)], of: handles.key)
@@ -441,16 +443,17 @@ final class KeyVault: Sendable {
                     try s.destroyObject(pub)
                     handles = Handles(key: handles.key, publicKey: nil)
                 }
-                return (handles, blob, publicKey)
+                return (handles, blob, publicKey, generated)
             } catch {
                 try? s.destroyObject(handles.key)
                 if let pub = handles.publicKey { try? s.destroyObject(pub) }
                 throw error
             }
         }
-        let (handles, wrapped, publicKey) = mode == .token ? try await pool.withTokenWrite(make) : try await pool.withSession(make)
+        let (handles, wrapped, publicKey, generated) = mode == .token ? try await pool.withTokenWrite(make) : try await pool.withSession(make)
         let record = VersionRecord(keyID: keyID, version: version, createdAt: now, rotationType: rotationType,
-                                   storage: mode, objectID: objectID, wrappedKey: wrapped, publicKey: publicKey)
+                                   storage: mode, objectID: objectID, wrappedKey: wrapped, publicKey: publicKey,
+                                   generationAttributes: generated)
         let inserted = insert(record, handles)
         if !inserted.destroy.isEmpty {
             let stale = inserted.destroy
@@ -512,5 +515,14 @@ extension KeyVault {
     /// Records the handle of a token object made outside `createVersion` (import).
     func adopt(_ version: VersionRecord, handle: ObjectHandle) async throws {
         _ = insert(version, Handles(key: handle, publicKey: nil))
+    }
+}
+
+extension GenerationAttributes {
+    /// The object's protection attributes as the HSM reports them now.
+    init(of object: ObjectHandle, in s: Session) {
+        func flag(_ t: AttributeType) -> Bool? { (try? s.attribute(t, of: object))?.boolValue }
+        self.init(local: flag(.local), alwaysSensitive: flag(.alwaysSensitive), neverExtractable: flag(.neverExtractable),
+                  extractable: flag(.extractable), sensitive: flag(.sensitive))
     }
 }

@@ -76,12 +76,18 @@ public struct VersionRecord: Sendable, Hashable, Codable {
     /// Encryptions reserved against this version's random-IV budget. Counted
     /// in leases, so a crash can only overcount.
     public var encryptionsReserved: UInt64
+    /// What the HSM said about the material the moment it was generated,
+    /// before it was wrapped: in wrapped mode the only time its own
+    /// attributes can be read (a copy unwrapped later is not CKA_LOCAL).
+    /// Sealed with the row. Nil for versions made before it was recorded,
+    /// and for imported material.
+    public var generationAttributes: GenerationAttributes?
     /// HMAC made in the HSM over the row (see `MetadataSeal`); nil until sealed.
     public var seal: [UInt8]?
 
     public init(keyID: String, version: UInt32, createdAt: Date, rotationType: RotationType?, storage: KeyStorageMode,
                 objectID: [UInt8], wrappedKey: [UInt8]?, publicKey: [UInt8]?, encryptionsReserved: UInt64 = 0,
-                seal: [UInt8]? = nil) {
+                generationAttributes: GenerationAttributes? = nil, seal: [UInt8]? = nil) {
         self.keyID = keyID
         self.version = version
         self.createdAt = createdAt
@@ -91,6 +97,7 @@ public struct VersionRecord: Sendable, Hashable, Codable {
         self.wrappedKey = wrappedKey
         self.publicKey = publicKey
         self.encryptionsReserved = encryptionsReserved
+        self.generationAttributes = generationAttributes
         self.seal = seal
     }
 
@@ -142,5 +149,40 @@ public struct ImportParametersRecord: Sendable, Hashable, Codable {
         self.objectID = objectID
         self.publicKey = publicKey
         self.validTo = validTo
+    }
+}
+
+/// The protection attributes of a key as the HSM reported them (nil: not reported).
+public struct GenerationAttributes: Sendable, Hashable, Codable {
+    public var local, alwaysSensitive, neverExtractable, extractable, sensitive: Bool?
+
+    public init(local: Bool?, alwaysSensitive: Bool?, neverExtractable: Bool?, extractable: Bool?, sensitive: Bool?) {
+        (self.local, self.alwaysSensitive, self.neverExtractable, self.extractable, self.sensitive) =
+            (local, alwaysSensitive, neverExtractable, extractable, sensitive)
+    }
+
+    /// How the store and the seal hold it: `local=1,always_sensitive=1,...`
+    /// with `?` for an attribute the HSM did not report.
+    public var text: String {
+        [("local", local), ("always_sensitive", alwaysSensitive), ("never_extractable", neverExtractable),
+         ("extractable", extractable), ("sensitive", sensitive)]
+            .map { "\($0.0)=\($0.1.map { $0 ? "1" : "0" } ?? "?")" }.joined(separator: ",")
+    }
+
+    public init?(text: String) {
+        var values: [String: Bool?] = [:]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return nil }
+            switch parts[1] {
+            case "1": values[parts[0]] = .some(true)
+            case "0": values[parts[0]] = .some(false)
+            case "?": values[parts[0]] = .some(nil)
+            default: return nil
+            }
+        }
+        guard values.count == 5, let l = values["local"], let a = values["always_sensitive"], let n = values["never_extractable"],
+              let e = values["extractable"], let s = values["sensitive"] else { return nil }
+        self.init(local: l, alwaysSensitive: a, neverExtractable: n, extractable: e, sensitive: s)
     }
 }

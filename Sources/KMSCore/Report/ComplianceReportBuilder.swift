@@ -96,7 +96,13 @@ extension KMSEngine {
                     ComplianceReport.VersionEvidence(
                         version: v.version, createdAt: v.createdAt, rotationType: v.rotationType?.rawValue,
                         storage: v.storage.rawValue, keyMaterialId: v.keyMaterialID,
-                        objects: tokenView.versions[VersionKey(keyID: key.keyID, version: v.version)] ?? [])
+                        objects: tokenView.versions[VersionKey(keyID: key.keyID, version: v.version)] ?? [],
+                        generation: v.generationAttributes.map { g in
+                            .init(role: "version \(v.version) when generated (sealed in the store)", label: "", objectClass:
+                                    key.keySpec.isAsymmetric ? "private key" : "secret key", id: nil, local: g.local,
+                                  alwaysSensitive: g.alwaysSensitive, neverExtractable: g.neverExtractable,
+                                  extractable: g.extractable, sensitive: g.sensitive)
+                        })
                 },
                 kek: tokenView.keks[key.keyID],
                 access: try await accessRows(key),
@@ -250,6 +256,14 @@ extension KMSEngine {
                             + "\(Self.text(object.alwaysSensitive)), CKA_NEVER_EXTRACTABLE \(Self.text(object.neverExtractable))).")
                     }
                 }
+            }
+        }
+        for version in evidence.versions where key.origin != .external {
+            // Wrapped at birth, so CKA_EXTRACTABLE and CKA_NEVER_EXTRACTABLE say
+            // nothing there; made in the HSM and sensitive from the start must hold.
+            if let g = version.generation, g.local != true || g.alwaysSensitive != true || g.sensitive != true {
+                add(.nonLocalMaterial, "fault", "Version \(version.version) was not generated in this HSM as sensitive "
+                    + "(at generation: CKA_LOCAL \(Self.text(g.local)), CKA_ALWAYS_SENSITIVE \(Self.text(g.alwaysSensitive))).")
             }
         }
         if let kek = evidence.kek, kek.isExtractable {

@@ -74,6 +74,8 @@ enum MetadataSeal {
         w.field(v.objectID)
         w.field(v.wrappedKey)
         w.field(v.publicKey)
+        // Only when set, so the seals of versions made before it was recorded stay valid.
+        if let g = v.generationAttributes { w.field("generated:" + g.text) }
         return w.bytes
     }
 

@@ -482,6 +482,11 @@ extension SQLiteMetadataStore {
                 t.add(column: "custom_key_store_id", .text).references("custom_key_stores", onDelete: .restrict)
             }
         }
+        // What the HSM said about each version's material when it was generated
+        // (VersionRecord.generationAttributes); old rows have none.
+        migrator.registerMigration("v7") { db in
+            try db.alter(table: "versions") { t in t.add(column: "generation_attributes", .text) }
+        }
         return migrator
     }
 }
@@ -592,6 +597,7 @@ private struct VersionRow: FetchableRecord, PersistableRecord {
             wrappedKey: decodeBytesIfPresent(row, "wrapped_key"),
             publicKey: decodeBytesIfPresent(row, "public_key"),
             encryptionsReserved: decodeInteger(row, "encryptions_reserved"),
+            generationAttributes: Self.decodeGenerationAttributes(row),
             seal: decodeBytesIfPresent(row, "seal"))
     }
 
@@ -605,7 +611,16 @@ private struct VersionRow: FetchableRecord, PersistableRecord {
         container["wrapped_key"] = record.wrappedKey.map { Data($0) }
         container["public_key"] = record.publicKey.map { Data($0) }
         container["encryptions_reserved"] = storedCount(record.encryptionsReserved)
+        container["generation_attributes"] = record.generationAttributes?.text
         container["seal"] = record.seal.map { Data($0) }
+    }
+
+    private static func decodeGenerationAttributes(_ row: Row) throws -> GenerationAttributes? {
+        guard let text: String = row["generation_attributes"] else { return nil }
+        guard let attributes = GenerationAttributes(text: text) else {
+            throw DatabaseError(message: "versions.generation_attributes is not in the form local=1,always_sensitive=1,...")
+        }
+        return attributes
     }
 }
 

@@ -76,8 +76,12 @@ enum ReportHTML {
                     + "<td>\(e(v.storage))</td><td><code>\(e(v.keyMaterialId))</code></td></tr>\n"
             }
             h += "</table>\n"
-            let versionObjects = k.versions.flatMap(\.objects)
+            let versionObjects = k.versions.flatMap(\.objects) + k.versions.compactMap(\.generation)
             if !versionObjects.isEmpty { h += objects(versionObjects) }
+            if k.versions.contains(where: { $0.storage == "wrapped" && $0.generation != nil }) {
+                h += "<p>A wrapped version is born extractable so that it can be wrapped under its KEK, and is made "
+                    + "unextractable right after; what matters at generation is CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_SENSITIVE.</p>\n"
+            }
             h += "<h3>Who may use it</h3>\n<table><tr><th>principal</th><th>effect</th><th>operations</th><th>from</th></tr>\n"
             for a in k.access {
                 let ops = a.operations.count == 0 ? "none" : a.operations.map { $0.replacingOccurrences(of: "kms:", with: "") }.joined(separator: ", ")
@@ -133,9 +137,12 @@ enum ReportHTML {
 
     private static func bound(_ k: ComplianceReport.KeyEvidence) -> String {
         let objects = k.versions.flatMap(\.objects) + (k.kek.map { [$0] } ?? [])
+        let generated = k.versions.compactMap(\.generation)
         if k.origin == "EXTERNAL" { return "<span class=\"notice\">imported</span>" }
-        if objects.isEmpty { return "not read" }
-        return objects.allSatisfy(\.isHardwareBound) ? "<span class=\"ok\">yes</span>" : "<span class=\"fault\">no</span>"
+        if objects.isEmpty && generated.isEmpty { return "not read" }
+        let ok = objects.allSatisfy(\.isHardwareBound)
+            && generated.allSatisfy { $0.local == true && $0.alwaysSensitive == true && $0.sensitive == true }
+        return ok ? "<span class=\"ok\">yes</span>" : "<span class=\"fault\">no</span>"
     }
 
     private static func time(_ d: Date) -> String { AuditLine.formatTime(d) }
