@@ -1,6 +1,7 @@
 import _CryptoExtras
 import DaemonTestSupport
 import Foundation
+import SoftHSMTestSupport
 import Testing
 
 /// `p11kms report`, `report verify` and `key attest` through a dev daemon,
@@ -99,6 +100,22 @@ struct ReportTests {
         #expect(shot == 0)
         let png = try Data(contentsOf: URL(fileURLWithPath: state + "/report.png"))
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "a real screenshot, \(png.count) bytes")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test("a caller who is not an admin gets no report")
+    func nonAdminIsRefused() async throws {
+        // The socket is given to nogroup so uid 65534 can reach it; the daemon must refuse.
+        let daemon = try await DaemonProcess(arguments: ["--socket-group", "65534"])
+        defer { daemon.removeState() }
+        #expect(chmod(daemon.stateDirectory, 0o711) == 0)
+        let text = try await ChildProcess.run("/usr/bin/setpriv", [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s", "--unix-socket", daemon.socketPath,
+            "-X", "POST", "-d", "{}", "-w", "\n%{http_code}", "http://localhost/admin/report"]).output
+        let lines = text.split(separator: "\n")
+        #expect(lines.last == "403", "\(text)")
+        let body = try JSONSerialization.jsonObject(with: Data(lines.first!.utf8)) as? [String: Any]
+        #expect(body?["__type"] as? String == "AccessDeniedException")
         #expect(try await daemon.stop() == 0)
     }
 }
