@@ -167,4 +167,36 @@ struct NotificationTests {
                 && event?["operation"] as? String == "ImportKeyMaterialExpiring")
         #expect(try await daemon.stop() == 0)
     }
+
+    @Test("a target still failing when the daemon stops gets one last try, is recorded, and does not hold up the exit")
+    func failingTargetDoesNotHoldUpShutdown() async throws {
+        let state = DaemonProcess.makeStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let dev = try await DaemonProcess(stateDirectory: state)
+        #expect(try await dev.stop() == 0)
+        try """
+            state_directory = "\(state)"
+            [hsm]
+            token_label = "p11kms-dev"
+            pin_file = "\(state)/user-pin"
+            [server]
+            socket = "\(state)/prod.sock"
+            [access]
+            admins = ["uid:\(getuid())"]
+            allow_create_key = ["uid:\(getuid())"]
+
+            [[notify]]
+            command = ["/bin/false"]
+            attempts = 20
+            """.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
+        let daemon = try await DaemonProcess(stateDirectory: state, socketPath: state + "/prod.sock",
+                                             arguments: ["--config", state + "/p11kmsd.toml"],
+                                             environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+        let key = try #require((daemon.callJSON("CreateKey", [:]).1["KeyMetadata"] as? [String: Any])?["KeyId"] as? String)
+        #expect(try daemon.callJSON("DisableKey", ["KeyId": key]).0 == 200)
+        try await Task.sleep(for: .seconds(2))  // into the backoff of 20 attempts (minutes in all)
+        #expect(try await daemon.stop() == 0)
+        let failed = try auditEvents(state + "/audit").filter { $0["operation"] as? String == "NotificationFailed" }
+        #expect(failed.count == 1 && (failed.first?["note"] as? String ?? "").contains("(the daemon was stopping)"), "\(failed)")
+    }
 }

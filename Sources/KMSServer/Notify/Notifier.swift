@@ -2,6 +2,7 @@ import Foundation
 import KMSAuditFormat
 import KMSCore
 import Logging
+import Synchronization
 import SoftHSMTestSupport  // ChildProcess: posix_spawn, pipes drained off the cooperative pool
 
 /// A `[[notify]]` entry: where key lifecycle events go, and which.
@@ -65,6 +66,9 @@ public final class Notifier: Sendable {
 
     private let queues: [Queue]
     private let policy: Policy
+    /// Set by `finish()`: what is queued gets one more try, without waiting
+    /// between tries, so a failing target cannot hold up the daemon's exit.
+    private let stopping = Mutex(false)
     private let record: @Sendable (AuditEvent) async -> Void
     private let logger: Logger
 
@@ -109,6 +113,7 @@ public final class Notifier: Sendable {
 
     /// Ends the queues; `run()` returns once what is queued is delivered (or given up).
     public func finish() {
+        stopping.withLock { $0 = true }
         for queue in queues { queue.continuation.finish() }
     }
 
@@ -116,7 +121,9 @@ public final class Notifier: Sendable {
         var wait = policy.firstRetry
         var lastError = ""
         let attempts = max(1, queue.target.attempts)
+        var tried = 0
         for attempt in 1...attempts {
+            tried = attempt
             do {
                 try await send(event.json, to: queue.target.sink)
                 let note = "notify[\(queue.index)] (\(queue.target.summary)): \(event.kind.rawValue) of request "
@@ -127,12 +134,17 @@ public final class Notifier: Sendable {
                 lastError = "\(error)"
                 logger.warning("notify[\(queue.index)] attempt \(attempt) failed: \(lastError)")
             }
-            if attempt == attempts || Task.isCancelled { break }
-            try? await Task.sleep(for: wait)
+            if attempt == attempts || Task.isCancelled || stopping.withLock({ $0 }) { break }
+            // In short steps, so finish() ends the wait.
+            let until = ContinuousClock.now + wait
+            while ContinuousClock.now < until, !Task.isCancelled, !stopping.withLock({ $0 }) {
+                try? await Task.sleep(for: min(.milliseconds(100), until - ContinuousClock.now))
+            }
             wait = min(wait * 2, policy.maxRetry)
         }
         let note = "notify[\(queue.index)] (\(queue.target.summary)): \(event.kind.rawValue) of request "
-            + "\(event.requestID) not delivered after \(attempts) attempts: \(lastError.prefix(300))"
+            + "\(event.requestID) not delivered after \(tried) attempts"
+            + (tried < attempts ? " (the daemon was stopping)" : "") + ": \(lastError.prefix(300))"
         logger.error("\(note)")
         await record(Self.line("NotificationFailed", note, event, outcome: .failed))
     }
