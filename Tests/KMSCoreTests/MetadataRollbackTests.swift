@@ -130,6 +130,33 @@ struct MetadataRollbackTests {
         #expect(held[untouched] == nil || sharing.contains(untouched))
     }
 
+    @Test("concurrent encryptions never run past the lease the store holds, and the next lease is taken ahead")
+    func encryptionsStayWithinThePersistedLease() async throws {
+        // A crash may only overcount: whenever an encryption has returned, the
+        // store must already hold a reservation covering it. With the anchor,
+        // a lease write takes milliseconds; requests arriving meanwhile must
+        // wait for it rather than encrypt under a lease not yet on disk.
+        let s = try setUp()
+        defer { Task { try? await s.pool.shutdown(); try? FileManager.default.removeItem(atPath: s.directory) } }
+        let (store, engine) = try await s.start(lease: 8)
+        let key = try await createKey(engine, apartFrom: [])
+        let done = LeaseCounter(), overrun = LeaseCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<96 {
+                group.addTask {
+                    _ = try await encrypt(engine, key)
+                    let completed = UInt64(done.add())
+                    let reserved = try await store.version(keyID: key, version: 1)?.encryptionsReserved ?? 0
+                    if reserved < completed { overrun.add() }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(overrun.value == 0, "\(overrun.value) encryptions returned before the store held a lease covering them")
+        let reserved = try await store.version(keyID: key, version: 1)?.encryptionsReserved ?? 0
+        #expect(reserved >= 96 && reserved <= 96 + 2 * 8, "leases of 8, one taken ahead: \(reserved)")
+    }
+
     @Test func aStoreWithoutChangesStartsCleanAgainAndAgain() async throws {
         let s = try setUp()
         defer { Task { try? await s.pool.shutdown(); try? FileManager.default.removeItem(atPath: s.directory) } }
@@ -209,4 +236,11 @@ struct MetadataRollbackTests {
         #expect(!parsed.accepts(Array(repeating: 2, count: 32), bucket: 6))
         #expect(MetadataAnchorValue(bytes: Array(a.bytes.dropLast())) == nil, "a cut value is refused")
     }
+}
+
+/// An atomic count shared by the tasks of one test.
+private final class LeaseCounter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    @discardableResult func add() -> Int { atomic.add(1, ordering: .relaxed).newValue }
+    var value: Int { atomic.load(ordering: .relaxed) }
 }

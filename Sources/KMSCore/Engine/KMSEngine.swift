@@ -31,9 +31,15 @@ public final class KMSEngine: Sendable {
     /// Parsed key policies by document text.
     let policyCache = Mutex<[String: KeyPolicy]>([:])
 
+    /// One version's random-IV budget in use. `reserved` is what the store
+    /// holds: no encryption goes past it, so a crash can only overcount.
+    /// The next lease is written in the background once half of the current
+    /// one is used (`renewal`), so a request waits for the store only when
+    /// encryptions outrun that write.
     struct EncryptionCounter {
         var used: UInt64
         var reserved: UInt64
+        var renewal: Task<Void, any Error>?
     }
 
     /// Opens the engine on a logged-in pool: probes the token, finds handles,

@@ -182,34 +182,12 @@ extension KMSEngine {
         var key = key
         for _ in 0..<3 {
             let version = try await currentVersion(key, facts: facts)
-            let name = "\(key.keyID)/\(version.version)"
             facts.note(version: version.version)
-            let budget = configuration.encryptionBudget
-            let lease = configuration.encryptionLease
-            let (allowed, newReservation) = encryptionCounters.withLock { counters -> (Bool, UInt64?) in
-                var c = counters[name] ?? EncryptionCounter(used: version.encryptionsReserved,
-                                                            reserved: version.encryptionsReserved)
-                guard c.used < budget else { return (false, nil) }
-                c.used += 1
-                var reservation: UInt64?
-                if c.used > c.reserved {
-                    c.reserved = min(c.used - 1 + lease, budget)
-                    reservation = c.reserved
-                }
-                counters[name] = c
-                return (true, reservation)
-            }
-            if allowed {
-                // Persist the lease before using it, so a crash can only overcount.
-                if let newReservation {
-                    try await store.reserveEncryptions(keyID: key.keyID, version: version.version, reserved: newReservation)
-                }
-                return version
-            }
+            if try await countEncryption(key.keyID, version) { return version }
             // Budget spent: rotate (once, whoever gets there first) and retry.
             guard key.origin == .awsKMS else {
                 let what = key.customKeyStoreID == nil ? "its imported material" : "its material in a custom key store, which does not rotate"
-                throw KMSError.invalidState("\(arn(key)) has used its encryption budget of \(budget) for \(what); it can "
+                throw KMSError.invalidState("\(arn(key)) has used its encryption budget of \(configuration.encryptionBudget) for \(what); it can "
                                             + "still decrypt. Encrypt under a new key.")
             }
             let spent = version.version
@@ -218,5 +196,54 @@ extension KMSEngine {
             key = reloaded
         }
         throw KMSError.internalError("could not find a key version with encryptions left")
+    }
+
+    private enum CountStep {
+        case counted
+        case spent
+        case wait(Task<Void, any Error>)
+    }
+
+    /// Counts one encryption under `version`'s budget: false if the budget
+    /// is spent. Only encryptions within the lease the store holds are
+    /// counted; past half of it the next lease is written in the background,
+    /// and a request that finds the lease used up waits for that write.
+    func countEncryption(_ keyID: String, _ version: VersionRecord) async throws -> Bool {
+        let name = "\(keyID)/\(version.version)"
+        let budget = configuration.encryptionBudget
+        let lease = configuration.encryptionLease
+        while true {
+            let step = encryptionCounters.withLock { counters -> CountStep in
+                var c = counters[name] ?? EncryptionCounter(used: version.encryptionsReserved,
+                                                            reserved: version.encryptionsReserved)
+                guard c.used < budget else { return .spent }
+                if c.renewal == nil, c.reserved < budget, c.used + max(1, lease / 2) >= c.reserved {
+                    let target = min(c.reserved + lease, budget)
+                    c.renewal = Task { [self] in
+                        do {
+                            try await store.reserveEncryptions(keyID: keyID, version: version.version, reserved: target)
+                        } catch {
+                            encryptionCounters.withLock { $0[name]?.renewal = nil }
+                            throw error
+                        }
+                        encryptionCounters.withLock { counters in
+                            guard var c = counters[name] else { return }
+                            c.reserved = max(c.reserved, target)
+                            c.renewal = nil
+                            counters[name] = c
+                        }
+                    }
+                }
+                defer { counters[name] = c }
+                guard c.used < c.reserved else { return .wait(c.renewal!) }
+                c.used += 1
+                return .counted
+            }
+            switch step {
+            case .counted: return true
+            case .spent: return false
+            case .wait(let renewal): try await renewal.value
+            }
+        }
     }
 }
