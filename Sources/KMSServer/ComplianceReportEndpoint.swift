@@ -49,7 +49,7 @@ extension KMSServer {
         do {
             let report = try await engine.complianceReport(KMSEngine.ReportRequest(
                 keyIDs: parameters.keyIds, since: since, unusedDays: unusedDays, attestation: attestation,
-                generatedBy: "uid:\(peer.uid)", auditDirectory: audit.configuration.directory,
+                generatedBy: "uid:\(peer.uid)", auditDirectory: audit.configuration.filePath ?? audit.configuration.directory,
                 auditPublicKeyDER: audit.publicKeyDER))
             let document = try report.encoded()
             let signature = try await audit.sign(digest: SignedDocument.digest(document))
