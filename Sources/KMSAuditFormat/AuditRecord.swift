@@ -31,6 +31,14 @@ public struct AuditPrincipal: Sendable, Codable, Hashable {
         self.remoteAddress = remoteAddress
     }
 
+    /// How reports and notifications name the caller: `access_key:NAME`,
+    /// `uid:N (user)`, or `unidentified`.
+    public var name: String {
+        if let key = accessKeyName { return "access_key:" + key }
+        if let uid { return "uid:\(uid)" + (user.map { " (\($0))" } ?? "") }
+        return "unidentified"
+    }
+
     /// This process, for events the service records about itself.
     public static var service: AuditPrincipal {
         AuditPrincipal(uid: getuid(), gid: getgid(), pid: getpid())

@@ -18,22 +18,15 @@ struct NotificationTests {
         return try condition()
     }
 
-    @Test("a command and a pipe receive rotation and disable; a failing command is retried and recorded; requests go on")
-    func lifecycleEventsReachTheirTargets() async throws {
-        let state = DaemonProcess.makeStateDirectory()
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        let dev = try await DaemonProcess(stateDirectory: state)  // makes the token, its PIN files and keys
+    /// A daemon started from a config file, as in production, on a token a dev
+    /// run made first (its PIN files and keys): the file is the common head
+    /// (token, socket, this uid as admin and key creator) and `tables`.
+    private func configuredDaemon(_ state: String, head: String = "", _ tables: String) async throws -> DaemonProcess {
+        let dev = try await DaemonProcess(stateDirectory: state)
         #expect(try await dev.stop() == 0)
-
-        let received = state + "/received.jsonl"
-        let fifo = state + "/events.fifo"
-        #expect(mkfifo(fifo, 0o600) == 0)
-        // The reader end is open before any event, as a log shipper's would be.
-        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-        #expect(reader >= 0)
-        defer { close(reader) }
         try """
             state_directory = "\(state)"
+            \(head)
             [hsm]
             token_label = "p11kms-dev"
             pin_file = "\(state)/user-pin"
@@ -44,6 +37,27 @@ struct NotificationTests {
             admins = ["uid:\(getuid())"]
             allow_create_key = ["uid:\(getuid())"]
 
+            \(tables)
+            """.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
+        return try await DaemonProcess(stateDirectory: state, socketPath: state + "/prod.sock",
+                                       arguments: ["--config", state + "/p11kmsd.toml"],
+                                       environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+    }
+
+    @Test("a command and a pipe receive rotation and disable; a failing command is retried and recorded; requests go on")
+    func lifecycleEventsReachTheirTargets() async throws {
+        let state = DaemonProcess.makeStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let received = state + "/received.jsonl"
+        // Beside the state directory, which the dev run below makes.
+        let fifo = state + "-events.fifo"
+        defer { unlink(fifo) }
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // The reader end is open before any event, as a log shipper's would be.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        #expect(reader >= 0)
+        defer { close(reader) }
+        let daemon = try await configuredDaemon(state, """
             [[notify]]
             command = ["/bin/sh", "-c", "cat >> \(received)"]
             events = ["rotation", "disable"]
@@ -55,10 +69,7 @@ struct NotificationTests {
             [[notify]]
             pipe = "\(fifo)"
             events = ["disable"]
-            """.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
-        let daemon = try await DaemonProcess(stateDirectory: state, socketPath: state + "/prod.sock",
-                                             arguments: ["--config", state + "/p11kmsd.toml"],
-                                             environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+            """)
         let key = try #require((daemon.callJSON("CreateKey", [:]).1["KeyMetadata"] as? [String: Any])?["KeyId"] as? String)
         #expect(try daemon.callJSON("RotateKeyOnDemand", ["KeyId": key]).0 == 200)
         #expect(try daemon.callJSON("Encrypt", ["KeyId": key, "Plaintext": "c2VjcmV0", "EncryptionContext": ["tenant": "acme-7"]]).0 == 200)
@@ -73,7 +84,8 @@ struct NotificationTests {
         let events = try lines()
         #expect(events.map { $0["kind"] as? String } == ["rotation", "disable"])
         #expect(events.map { $0["operation"] as? String } == ["RotateKeyOnDemand", "DisableKey"])
-        #expect(events.allSatisfy { $0["key_id"] as? String == key && $0["principal"] as? String == "uid:\(getuid())" })
+        let me = "uid:\(getuid())" + (getpwuid(getuid()).map { " (" + String(cString: $0.pointee.pw_name) + ")" } ?? "")
+        #expect(events.allSatisfy { $0["key_id"] as? String == key && $0["principal"] as? String == me }, "\(events)")
         #expect(Set(events[0].keys).isSubset(of: ["kind", "time", "operation", "request_id", "key_id", "key_version", "principal", "note"]))
         let raw = try String(contentsOfFile: received, encoding: .utf8)
         #expect(!raw.contains("acme-7") && !raw.contains("c2VjcmV0"), "no context or plaintext in a notification")
@@ -111,28 +123,11 @@ struct NotificationTests {
     func schedulerFindingsAreRecordedAndAnnounced() async throws {
         let state = DaemonProcess.makeStateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let dev = try await DaemonProcess(stateDirectory: state)
-        #expect(try await dev.stop() == 0)
         let received = state + "/received.jsonl"
-        try """
-            state_directory = "\(state)"
-            scheduler_interval_seconds = 1
-            [hsm]
-            token_label = "p11kms-dev"
-            pin_file = "\(state)/user-pin"
-            pool_size = 2
-            [server]
-            socket = "\(state)/prod.sock"
-            [access]
-            admins = ["uid:\(getuid())"]
-            allow_create_key = ["uid:\(getuid())"]
-
+        let daemon = try await configuredDaemon(state, head: "scheduler_interval_seconds = 1", """
             [[notify]]
             command = ["/bin/sh", "-c", "cat >> \(received)"]
-            """.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
-        let daemon = try await DaemonProcess(stateDirectory: state, socketPath: state + "/prod.sock",
-                                             arguments: ["--config", state + "/p11kmsd.toml"],
-                                             environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+            """)
         let key = try #require((daemon.callJSON("CreateKey", ["Origin": "EXTERNAL"]).1["KeyMetadata"] as? [String: Any])?["KeyId"] as? String)
         let params = try daemon.callJSON("GetParametersForImport", ["KeyId": key, "WrappingAlgorithm": "RSAES_OAEP_SHA_1",
                                                                      "WrappingKeySpec": "RSA_2048"]).1
@@ -172,26 +167,11 @@ struct NotificationTests {
     func failingTargetDoesNotHoldUpShutdown() async throws {
         let state = DaemonProcess.makeStateDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        let dev = try await DaemonProcess(stateDirectory: state)
-        #expect(try await dev.stop() == 0)
-        try """
-            state_directory = "\(state)"
-            [hsm]
-            token_label = "p11kms-dev"
-            pin_file = "\(state)/user-pin"
-            [server]
-            socket = "\(state)/prod.sock"
-            [access]
-            admins = ["uid:\(getuid())"]
-            allow_create_key = ["uid:\(getuid())"]
-
+        let daemon = try await configuredDaemon(state, """
             [[notify]]
             command = ["/bin/false"]
             attempts = 20
-            """.write(toFile: state + "/p11kmsd.toml", atomically: true, encoding: .utf8)
-        let daemon = try await DaemonProcess(stateDirectory: state, socketPath: state + "/prod.sock",
-                                             arguments: ["--config", state + "/p11kmsd.toml"],
-                                             environment: ["SOFTHSM2_CONF": state + "/softhsm2.conf"])
+            """)
         let key = try #require((daemon.callJSON("CreateKey", [:]).1["KeyMetadata"] as? [String: Any])?["KeyId"] as? String)
         #expect(try daemon.callJSON("DisableKey", ["KeyId": key]).0 == 200)
         try await Task.sleep(for: .seconds(2))  // into the backoff of 20 attempts (minutes in all)

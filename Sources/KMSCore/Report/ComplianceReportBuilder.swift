@@ -67,7 +67,9 @@ extension KMSEngine {
             }
         }
 
-        let (audit, events) = try readVerifiedAudit(request)
+        // The whole log is read and checked: seconds for a large one, so on a
+        // thread of its own, not on Swift's cooperative pool.
+        let (audit, events) = try await Self.onOwnThread { [request] in try Self.readVerifiedAudit(request) }
         if !audit.intact {
             findings.append(.init(kind: .auditGap, severity: "fault", keyId: nil,
                                   message: "The audit log does not verify: \(audit.problem ?? "unknown problem"). "
@@ -75,7 +77,7 @@ extension KMSEngine {
         }
         let byKey = Dictionary(grouping: events.filter { $0.keyID != nil }, by: { $0.keyID! })
 
-        let info = try pool.token.info()
+        let info = try await pool.runBlocking { [pool] in try pool.token.info() }
         let token = ComplianceReport.TokenEvidence(label: info.label, manufacturer: info.manufacturerID, model: info.model,
                                                    serialNumber: info.serialNumber, keyStorage: configuration.keyStorage.rawValue)
         var versionsByKey: [String: [VersionRecord]] = [:]
@@ -132,7 +134,13 @@ extension KMSEngine {
 
     // MARK: The audit log
 
-    private func readVerifiedAudit(_ request: ReportRequest) throws -> (ComplianceReport.AuditEvidence, [AuditEvent]) {
+    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    private static func readVerifiedAudit(_ request: ReportRequest) throws -> (ComplianceReport.AuditEvidence, [AuditEvent]) {
         let pem = AuditPublicKey.pem(request.auditPublicKeyDER)
         let verification = try AuditVerifier.verify(path: request.auditDirectory, publicKeyPEM: pem)
         // Only lines up to the first problem are trusted.
@@ -155,14 +163,8 @@ extension KMSEngine {
         return (evidence, events)
     }
 
-    private static func principal(_ p: AuditPrincipal) -> String {
-        if let name = p.accessKeyName { return "access_key:" + name }
-        if let uid = p.uid { return "uid:\(uid)" + (p.user.map { " (\($0))" } ?? "") }
-        return "unidentified"
-    }
-
     private static func historyEntry(_ e: AuditEvent) -> ComplianceReport.HistoryEntry {
-        .init(time: e.time, operation: e.operation, principal: principal(e.principal), outcome: e.outcome.rawValue,
+        .init(time: e.time, operation: e.operation, principal: e.principal.name, outcome: e.outcome.rawValue,
               requestId: e.requestID, note: e.note)
     }
 
@@ -170,10 +172,10 @@ extension KMSEngine {
         struct Cell { var count = 0, denied = 0, last = Date.distantPast }
         var cells: [String: [String: Cell]] = [:]
         for e in events where !lifecycleOperations.contains(e.operation) && (since.map { e.time >= $0 } ?? true) {
-            var cell = cells[principal(e.principal), default: [:]][e.operation, default: Cell()]
+            var cell = cells[e.principal.name, default: [:]][e.operation, default: Cell()]
             if e.outcome == .allowed { cell.count += 1 } else { cell.denied += 1 }
             cell.last = max(cell.last, e.time)
-            cells[principal(e.principal), default: [:]][e.operation] = cell
+            cells[e.principal.name, default: [:]][e.operation] = cell
         }
         return cells.sorted { $0.key < $1.key }.flatMap { who, ops in
             ops.sorted { $0.key < $1.key }.map { .init(principal: who, operation: $0.key, count: $0.value.count,

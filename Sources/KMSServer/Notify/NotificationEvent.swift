@@ -27,7 +27,7 @@ public struct NotificationEvent: Sendable, Codable, Hashable {
     public var requestID: String
     public var keyID: String?
     public var keyVersion: UInt32?
-    /// Who asked: `uid:N`, `access_key:NAME`, or `service` for the scheduler.
+    /// Who asked: `uid:N (user)`, `access_key:NAME`, or `service` for the daemon itself.
     public var principal: String
     public var note: String?
 
@@ -59,15 +59,9 @@ public struct NotificationEvent: Sendable, Codable, Hashable {
         requestID = event.requestID
         keyID = event.keyID
         keyVersion = event.keyVersion
-        principal = Self.name(event.principal)
+        let p = event.principal
+        principal = p.pid == getpid() && p.uid == getuid() ? "service" : p.name
         note = event.note
-    }
-
-    private static func name(_ p: AuditPrincipal) -> String {
-        if p.pid == getpid() && p.uid == getuid() { return "service" }
-        if let key = p.accessKeyName { return "access_key:" + key }
-        if let uid = p.uid { return "uid:\(uid)" }
-        return "service"
     }
 
     /// The event as one line of JSON (sorted keys, ISO 8601 time).
